@@ -1,0 +1,72 @@
+# cython: language_level=3
+"""murmur2 exactly as the Java client's ``Utils.murmur2`` computes it.
+
+The Java producer picks a keyed record's partition as
+``toPositive(murmur2(keyBytes)) % numPartitions`` (BuiltInPartitioner.partitionForKey);
+matching it bit for bit is what keeps a key on the same partition whichever client
+wrote it. Java works in signed 32-bit ints with unsigned shifts (>>>), which is plain
+uint32_t arithmetic here; the result is reinterpreted as int32.
+"""
+
+from cpython.buffer cimport PyBuffer_Release
+from libc.stdint cimport int32_t, uint32_t
+
+from fastprod._ext.buffers cimport get_buffer
+
+
+cdef inline int32_t murmur2_raw(const unsigned char *data, Py_ssize_t length) noexcept nogil:
+    cdef uint32_t m = 0x5bd1e995
+    cdef uint32_t h = (<uint32_t>0x9747b28cU) ^ <uint32_t>length
+    cdef uint32_t k
+    cdef Py_ssize_t i, tail = length & ~3
+    for i in range(0, tail, 4):
+        k = (<uint32_t>data[i] | (<uint32_t>data[i + 1] << 8) |
+             (<uint32_t>data[i + 2] << 16) | (<uint32_t>data[i + 3] << 24))
+        k *= m
+        k ^= k >> 24
+        k *= m
+        h *= m
+        h ^= k
+    # Java's switch falls through from case 3 to case 1.
+    cdef Py_ssize_t rest = length & 3
+    if rest == 3:
+        h ^= <uint32_t>data[tail + 2] << 16
+    if rest >= 2:
+        h ^= <uint32_t>data[tail + 1] << 8
+    if rest >= 1:
+        h ^= <uint32_t>data[tail]
+        h *= m
+    h ^= h >> 13
+    h *= m
+    h ^= h >> 15
+    return <int32_t>h
+
+
+cdef inline int32_t murmur2_of(object data, str what) except? -1:
+    cdef Py_buffer view
+    cdef int32_t h
+    if type(data) is bytes:  # the common case: no buffer acquisition
+        return murmur2_raw(<const unsigned char *><char *>data, len(<bytes>data))
+    get_buffer(data, &view, what)
+    try:
+        h = murmur2_raw(<const unsigned char *>view.buf, view.len)
+    finally:
+        PyBuffer_Release(&view)
+    return h
+
+
+def murmur2(data):
+    """Java's ``Utils.murmur2(data)``: a signed 32-bit int."""
+    return murmur2_of(data, "murmur2() data")
+
+
+def to_positive(h):
+    """Java's ``Utils.toPositive``: clear the sign bit of a 32-bit int."""
+    return h & 0x7fffffff
+
+
+def partition_for_key(key, Py_ssize_t num_partitions):
+    """The partition the Java producer chooses for a non-null serialized key."""
+    if num_partitions <= 0:
+        raise ValueError(f"num_partitions must be positive, got {num_partitions}")
+    return (murmur2_of(key, "partition_for_key() key") & 0x7fffffff) % num_partitions
