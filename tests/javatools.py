@@ -98,7 +98,7 @@ class JavaError(Exception):
 class BatchSpec:
     """What ``write_batches`` asks Java's MemoryRecordsBuilder to write."""
 
-    records: list[tuple[int, bytes | None, bytes | None, list[tuple[str, bytes | None]]]]
+    records: list[tuple[int, bytes | None, bytes | None, list[tuple[str | bytes, bytes | None]]]]
     compression_type: int = 0
     producer_id: int = -1
     producer_epoch: int = -1
@@ -177,7 +177,9 @@ class JavaOracle:
                 f"{s.base_sequence} {'true' if s.is_transactional else 'false'} "
                 f"{s.base_offset} {s.partition_leader_epoch}\n")
             for ts, key, value, headers in s.records:
-                hs = "".join(f" {_enc(k.encode('utf-8'))} {_enc(v)}" for k, v in headers)
+                hs = "".join(
+                    f" {_enc(k.encode('utf-8') if isinstance(k, str) else k)} {_enc(v)}"
+                    for k, v in headers)
                 parts.append(f"REC {ts} {_enc(key)} {_enc(value)} {len(headers)}{hs}\n")
             parts.append("END\n")
         lines = self._run(["write"], "".join(parts))
