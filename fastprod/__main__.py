@@ -1,0 +1,7 @@
+"""``python -m fastprod ...`` is the same as the ``fastprod`` command."""
+
+import sys
+
+from fastprod.cli import main
+
+sys.exit(main())

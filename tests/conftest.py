@@ -1,0 +1,1 @@
+pytest_plugins = ["fastprod.localkafka.pytest_plugin"]
