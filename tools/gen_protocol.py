@@ -61,7 +61,7 @@ CODE_NAMES = {"?": "o", "16s": "u"}
 # values get a trailing underscore rather than shadow them.
 RESERVED = {"buf", "pos", "out", "m", "n", "a", "e", "t", "tag", "start", "end", "sub",
             "tagged", "n_tags", "UUID", "UUID_ZERO", "field", "dataclass", "ClassVar",
-            "FieldSpec", "Message", "Struct", "_struct", "_pack", "_unpack_from"}
+            "Buffer", "FieldSpec", "Message", "Struct", "_struct", "_pack", "_unpack_from"}
 
 
 # -- schema model ------------------------------------------------------------------------
@@ -303,7 +303,7 @@ def default_expr(f: FieldDef) -> str:
             raise SchemaError(f"{f.name}: bad bool default {d!r}")
         return "True" if d == "true" else "False"
     if t in FIXED and t not in ("uuid", "float64"):
-        return "0" if d is None else str(int(str(d), 0))
+        return "0" if d is None else str(parse_int(str(d)))
     if t == "float64":
         return "0.0" if d is None else repr(float(d))
     if t == "uuid":
@@ -322,14 +322,24 @@ def default_expr(f: FieldDef) -> str:
     raise SchemaError(f"{f.name}: no default for type {t}")
 
 
+def parse_int(text: str) -> int:
+    """Schema integer defaults: decimal, or hexadecimal with 0x."""
+    sign = -1 if text.startswith("-") else 1
+    digits = text.lstrip("+-")
+    return sign * (int(digits, 16) if digits.lower().startswith("0x") else int(digits, 10))
+
+
 def annotation(f: FieldDef) -> str:
     def base(t: str) -> str:
         if t in FIXED:
             return FIXED[t][2]
         if t == "string":
             return "str"
-        if t in ("bytes", "records"):
+        if t == "bytes":
             return "bytes"
+        if t == "records":
+            # Any buffer is accepted on encode (zero-copy); decode returns bytes.
+            return "Buffer"
         assert f.struct is not None
         return f.struct.name
 
@@ -398,16 +408,17 @@ class ModuleGen:
         assert f.struct is not None
         return self.min_size[(f.struct.name, v)]
 
-    @staticmethod
-    def elem_min_size(f: FieldDef, compact: bool) -> str:
+    def elem_min_size(self, f: FieldDef, v: int, compact: bool) -> int:
+        """Smallest encoding of one array element, to reject impossible counts early."""
         e = f.elem
         if e in FIXED:
-            return str(FIXED[e][1])
+            return FIXED[e][1]
         if e == "string":
-            return "1" if compact else "2"
+            return 1 if compact else 2
         if e == "bytes":
-            return "1" if compact else "4"
-        return ""  # struct: filled in by the caller
+            return 1 if compact else 4
+        assert f.struct is not None
+        return self.min_size[(f.struct.name, v)]
 
     # -- encoding
 
@@ -453,7 +464,7 @@ class ModuleGen:
             lines += body
         return lines
 
-    def gen_encoder(self, sd: StructDef, v: int, flexible: bool, msg: MessageDef) -> list[str]:
+    def gen_encoder(self, sd: StructDef, v: int, flexible: bool) -> list[str]:
         lines: list[str] = []
         group_codes: list[str] = []
         group_vals: list[str] = []
@@ -528,9 +539,7 @@ class ModuleGen:
             assert f.struct is not None
             return [f"{target}, pos = {self.dec_name[(f.struct.name, v)]}({buf}, pos)"]
         e = f.elem
-        min_size = self.elem_min_size(f, compact)
-        if f.struct is not None:
-            min_size = str(max(self.min_size[(f.struct.name, v)], 0))
+        min_size = self.elem_min_size(f, v, compact)
         reader = self.helper(f"read_{pre}array_len")
         lines = [f"n, pos = {reader}({buf}, pos, {min_size})"]
         body: list[str] = []
@@ -596,23 +605,31 @@ class ModuleGen:
             lines += self.dec_value(f, v, flexible, self.var(f), "buf")
         flush()
         if flexible:
+            # Fast path: almost every tagged-fields section is the single byte 0. (An
+            # IndexError here on a short buffer becomes ProtocolError in decode_from.)
             if not tagged:
-                lines.append(f"pos = {self.helper('skip_tagged_fields')}(buf, pos)")
+                lines.append("if buf[pos]:")
+                lines.append(f"    pos = {self.helper('skip_tagged_fields')}(buf, pos)")
+                lines.append("else:")
+                lines.append("    pos += 1")
             else:
                 for f in tagged:
                     lines.append(f"{self.var(f)} = {default_expr(f)}")
-                lines.append(f"n_tags, pos = {self.helper('read_uvarint')}(buf, pos)")
-                lines.append("for _ in range(n_tags):")
-                lines.append(f"    tag, pos, end = {self.helper('read_tag')}(buf, pos)")
+                lines.append("if buf[pos]:")
+                lines.append(f"    n_tags, pos = {self.helper('read_uvarint')}(buf, pos)")
+                lines.append("    for _ in range(n_tags):")
+                lines.append(f"        tag, pos, end = {self.helper('read_tag')}(buf, pos)")
                 for i, f in enumerate(sorted(tagged, key=lambda x: x.tag or 0)):
                     kw = "if" if i == 0 else "elif"
-                    lines.append(f"    {kw} tag == {f.tag}:")
-                    lines.append("        sub = buf[:end]")
-                    lines += ["        " + s for s in self.dec_value(f, v, flexible,
-                                                                     self.var(f), "sub")]
-                    lines.append("        if pos != end:")
-                    lines.append(f"            raise _bad_tag({sd.name!r}, {f.tag})")
-                lines.append("    pos = end")
+                    lines.append(f"        {kw} tag == {f.tag}:")
+                    lines.append("            sub = buf[:end]")
+                    lines += ["            " + s for s in self.dec_value(f, v, flexible,
+                                                                         self.var(f), "sub")]
+                    lines.append("            if pos != end:")
+                    lines.append(f"                raise _bad_tag({sd.name!r}, {f.tag})")
+                lines.append("        pos = end")
+                lines.append("else:")
+                lines.append("    pos += 1")
         args = []
         for f in sd.fields:
             args.append(self.var(f) if f.present(v) else default_expr(f))
@@ -637,7 +654,7 @@ class ModuleGen:
             for v in sorted(sd.used_versions):
                 flexible = in_range(v, msg.flexible)
                 if direction == "enc":
-                    body = self.gen_encoder(sd, v, flexible, msg)
+                    body = self.gen_encoder(sd, v, flexible)
                 else:
                     self.min_size[(sd.name, v)] = self.min_struct_size(sd, v, flexible)
                     body = self.gen_decoder(sd, v, flexible)
@@ -711,6 +728,8 @@ class ModuleGen:
                 d = "field(default_factory=list)"
             elif f.struct is not None and not f.is_array:
                 d = f"field(default_factory={f.struct.name})"
+            elif f.type == "records":
+                d = f"field(default={d}, repr=False)"  # keep megabytes out of log lines
             lines.append(f"    {f.py}: {annotation(f)} = {d}")
         return "\n".join(lines)
 
@@ -732,7 +751,7 @@ class ModuleGen:
                                          [self.enc_name[(msg.name, v)] for v in vs]))
             tables.append(dispatch_table(msg.name, "_DECODERS",
                                          [self.dec_name[(msg.name, v)] for v in vs]))
-        clash = top_names & (self.helpers | RESERVED | {"Message", "Struct", "FieldSpec"})
+        clash = top_names & (self.helpers | RESERVED)
         if clash:
             raise SchemaError(f"struct names {sorted(clash)} clash with generated code names")
         files = " and ".join(m.schema_file for m in self.messages)
@@ -750,7 +769,7 @@ class ModuleGen:
             "from typing import ClassVar",
             "from uuid import UUID",
             "",
-            "from fastprod.protocol.base import FieldSpec, Message, Struct",
+            "from fastprod.protocol.base import Buffer, FieldSpec, Message, Struct",
             "from fastprod.protocol.base import absent_field_error as _absent",
             "from fastprod.protocol.base import bad_tagged_field_error as _bad_tag",
             "from fastprod.protocol.base import not_nullable_error as _not_nullable",
@@ -785,16 +804,14 @@ def dispatch_table(owner: str, attr: str, names: list[str]) -> str:
 
 
 def fmt_ranges(vs: list[int]) -> list[str]:
-    out: list[str] = []
-    start = prev = vs[0]
-    for v in vs[1:] + [None]:  # type: ignore[list-item]
-        if v is not None and v == prev + 1:
-            prev = v
-            continue
-        out.append(f"{start}" if start == prev else f"{start}-{prev}")
-        if v is not None:
-            start = prev = v
-    return out
+    """[3, 4, 5, 8] -> ["3-5", "8"]."""
+    runs: list[list[int]] = []
+    for v in vs:
+        if runs and v == runs[-1][1] + 1:
+            runs[-1][1] = v
+        else:
+            runs.append([v, v])
+    return [f"{lo}" if lo == hi else f"{lo}-{hi}" for lo, hi in runs]
 
 
 def post_order(root: StructDef) -> list[StructDef]:

@@ -111,6 +111,11 @@ def _read_len32(buf: memoryview, pos: int) -> tuple[int, int]:
 
 
 def _read_compact_len(buf: memoryview, pos: int) -> tuple[int, int]:
+    # Most lengths fit in one byte: skip the general varint reader for them.
+    if pos < len(buf):
+        b = buf[pos]
+        if b < 0x80:
+            return b - 1, pos + 1
     n, pos = read_uvarint(buf, pos)
     return n - 1, pos
 
@@ -277,7 +282,8 @@ def read_compact_array_len(buf: memoryview, pos: int, min_size: int) -> tuple[in
     n, p = _read_compact_len(buf, pos)
     if n < 0:
         raise _null_error("array", pos)
-    _check_count(n, p, buf, min_size)
+    if n * min_size > len(buf) - p:
+        _check_count(n, p, buf, min_size)
     return n, p
 
 

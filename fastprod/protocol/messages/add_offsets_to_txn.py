@@ -9,7 +9,7 @@ import struct as _struct
 from typing import ClassVar
 from uuid import UUID
 
-from fastprod.protocol.base import FieldSpec, Message, Struct
+from fastprod.protocol.base import Buffer, FieldSpec, Message, Struct
 from fastprod.protocol.base import absent_field_error as _absent
 from fastprod.protocol.base import bad_tagged_field_error as _bad_tag
 from fastprod.protocol.base import not_nullable_error as _not_nullable
@@ -109,7 +109,10 @@ def _dec_AddOffsetsToTxnRequest_v3(buf: memoryview, pos: int) -> tuple[AddOffset
     producer_id, producer_epoch = _S_qh.unpack_from(buf, pos)
     pos += 10
     group_id, pos = read_compact_string(buf, pos)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return AddOffsetsToTxnRequest(transactional_id, producer_id, producer_epoch, group_id), pos
 
 
@@ -135,7 +138,10 @@ def _dec_AddOffsetsToTxnResponse_v3(buf: memoryview, pos: int) -> tuple[AddOffse
     """AddOffsetsToTxnResponse decoder, versions 3-4."""
     throttle_time_ms, error_code = _S_ih.unpack_from(buf, pos)
     pos += 6
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return AddOffsetsToTxnResponse(throttle_time_ms, error_code), pos
 
 

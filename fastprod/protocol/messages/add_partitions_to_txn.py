@@ -9,7 +9,7 @@ import struct as _struct
 from typing import ClassVar
 from uuid import UUID
 
-from fastprod.protocol.base import FieldSpec, Message, Struct
+from fastprod.protocol.base import Buffer, FieldSpec, Message, Struct
 from fastprod.protocol.base import absent_field_error as _absent
 from fastprod.protocol.base import bad_tagged_field_error as _bad_tag
 from fastprod.protocol.base import not_nullable_error as _not_nullable
@@ -223,7 +223,10 @@ def _dec_AddPartitionsToTxnTopic_v3(buf: memoryview, pos: int) -> tuple[AddParti
     n, pos = read_compact_array_len(buf, pos, 4)
     partitions = list(_unpack_from('>%di' % n, buf, pos))
     pos += 4 * n
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return AddPartitionsToTxnTopic(name, partitions), pos
 
 
@@ -247,7 +250,10 @@ def _dec_AddPartitionsToTxnTransaction_v4(buf: memoryview, pos: int) -> tuple[Ad
     for _ in range(n):
         e, pos = _dec_AddPartitionsToTxnTopic_v3(buf, pos)
         topics.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return AddPartitionsToTxnTransaction(transactional_id, producer_id, producer_epoch, verify_only, topics), pos
 
 
@@ -313,7 +319,10 @@ def _dec_AddPartitionsToTxnRequest_v3(buf: memoryview, pos: int) -> tuple[AddPar
     for _ in range(n):
         e, pos = _dec_AddPartitionsToTxnTopic_v3(buf, pos)
         v3_and_below_topics.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return AddPartitionsToTxnRequest([], v3_and_below_transactional_id, v3_and_below_producer_id, v3_and_below_producer_epoch, v3_and_below_topics), pos
 
 
@@ -324,7 +333,10 @@ def _dec_AddPartitionsToTxnRequest_v4(buf: memoryview, pos: int) -> tuple[AddPar
     for _ in range(n):
         e, pos = _dec_AddPartitionsToTxnTransaction_v4(buf, pos)
         transactions.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return AddPartitionsToTxnRequest(transactions, '', 0, 0, []), pos
 
 
@@ -350,7 +362,10 @@ def _dec_AddPartitionsToTxnPartitionResult_v3(buf: memoryview, pos: int) -> tupl
     """AddPartitionsToTxnPartitionResult decoder, versions 3-5."""
     partition_index, partition_error_code = _S_ih.unpack_from(buf, pos)
     pos += 6
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return AddPartitionsToTxnPartitionResult(partition_index, partition_error_code), pos
 
 
@@ -390,7 +405,10 @@ def _dec_AddPartitionsToTxnTopicResult_v3(buf: memoryview, pos: int) -> tuple[Ad
     for _ in range(n):
         e, pos = _dec_AddPartitionsToTxnPartitionResult_v3(buf, pos)
         results_by_partition.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return AddPartitionsToTxnTopicResult(name, results_by_partition), pos
 
 
@@ -411,7 +429,10 @@ def _dec_AddPartitionsToTxnResult_v4(buf: memoryview, pos: int) -> tuple[AddPart
     for _ in range(n):
         e, pos = _dec_AddPartitionsToTxnTopicResult_v3(buf, pos)
         topic_results.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return AddPartitionsToTxnResult(transactional_id, topic_results), pos
 
 
@@ -468,7 +489,10 @@ def _dec_AddPartitionsToTxnResponse_v3(buf: memoryview, pos: int) -> tuple[AddPa
     for _ in range(n):
         e, pos = _dec_AddPartitionsToTxnTopicResult_v3(buf, pos)
         results_by_topic_v3_and_below.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return AddPartitionsToTxnResponse(throttle_time_ms, 0, [], results_by_topic_v3_and_below), pos
 
 
@@ -481,7 +505,10 @@ def _dec_AddPartitionsToTxnResponse_v4(buf: memoryview, pos: int) -> tuple[AddPa
     for _ in range(n):
         e, pos = _dec_AddPartitionsToTxnResult_v4(buf, pos)
         results_by_transaction.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return AddPartitionsToTxnResponse(throttle_time_ms, error_code, results_by_transaction, []), pos
 
 

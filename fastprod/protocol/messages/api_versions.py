@@ -9,7 +9,7 @@ import struct as _struct
 from typing import ClassVar
 from uuid import UUID
 
-from fastprod.protocol.base import FieldSpec, Message, Struct
+from fastprod.protocol.base import Buffer, FieldSpec, Message, Struct
 from fastprod.protocol.base import absent_field_error as _absent
 from fastprod.protocol.base import bad_tagged_field_error as _bad_tag
 from fastprod.protocol.base import not_nullable_error as _not_nullable
@@ -187,7 +187,10 @@ def _dec_ApiVersionsRequest_v3(buf: memoryview, pos: int) -> tuple[ApiVersionsRe
     """ApiVersionsRequest decoder, versions 3-4."""
     client_software_name, pos = read_compact_string(buf, pos)
     client_software_version, pos = read_compact_string(buf, pos)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return ApiVersionsRequest(client_software_name, client_software_version), pos
 
 
@@ -213,7 +216,10 @@ def _dec_ApiVersion_v3(buf: memoryview, pos: int) -> tuple[ApiVersion, int]:
     """ApiVersion decoder, versions 3-4."""
     api_key, min_version, max_version = _S_hhh.unpack_from(buf, pos)
     pos += 6
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return ApiVersion(api_key, min_version, max_version), pos
 
 
@@ -229,7 +235,10 @@ def _dec_SupportedFeatureKey_v3(buf: memoryview, pos: int) -> tuple[SupportedFea
     name, pos = read_compact_string(buf, pos)
     min_version, max_version = _S_hh.unpack_from(buf, pos)
     pos += 4
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return SupportedFeatureKey(name, min_version, max_version), pos
 
 
@@ -245,7 +254,10 @@ def _dec_FinalizedFeatureKey_v3(buf: memoryview, pos: int) -> tuple[FinalizedFea
     name, pos = read_compact_string(buf, pos)
     max_version_level, min_version_level = _S_hh.unpack_from(buf, pos)
     pos += 4
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return FinalizedFeatureKey(name, max_version_level, min_version_level), pos
 
 
@@ -338,40 +350,43 @@ def _dec_ApiVersionsResponse_v3(buf: memoryview, pos: int) -> tuple[ApiVersionsR
     finalized_features_epoch = -1
     finalized_features = []
     zk_migration_ready = False
-    n_tags, pos = read_uvarint(buf, pos)
-    for _ in range(n_tags):
-        tag, pos, end = read_tag(buf, pos)
-        if tag == 0:
-            sub = buf[:end]
-            n, pos = read_compact_array_len(sub, pos, 6)
-            supported_features = []
-            for _ in range(n):
-                e, pos = _dec_SupportedFeatureKey_v3(sub, pos)
-                supported_features.append(e)
-            if pos != end:
-                raise _bad_tag('ApiVersionsResponse', 0)
-        elif tag == 1:
-            sub = buf[:end]
-            finalized_features_epoch, = _S_q.unpack_from(sub, pos)
-            pos += 8
-            if pos != end:
-                raise _bad_tag('ApiVersionsResponse', 1)
-        elif tag == 2:
-            sub = buf[:end]
-            n, pos = read_compact_array_len(sub, pos, 6)
-            finalized_features = []
-            for _ in range(n):
-                e, pos = _dec_FinalizedFeatureKey_v3(sub, pos)
-                finalized_features.append(e)
-            if pos != end:
-                raise _bad_tag('ApiVersionsResponse', 2)
-        elif tag == 3:
-            sub = buf[:end]
-            zk_migration_ready, = _S_o.unpack_from(sub, pos)
-            pos += 1
-            if pos != end:
-                raise _bad_tag('ApiVersionsResponse', 3)
-        pos = end
+    if buf[pos]:
+        n_tags, pos = read_uvarint(buf, pos)
+        for _ in range(n_tags):
+            tag, pos, end = read_tag(buf, pos)
+            if tag == 0:
+                sub = buf[:end]
+                n, pos = read_compact_array_len(sub, pos, 6)
+                supported_features = []
+                for _ in range(n):
+                    e, pos = _dec_SupportedFeatureKey_v3(sub, pos)
+                    supported_features.append(e)
+                if pos != end:
+                    raise _bad_tag('ApiVersionsResponse', 0)
+            elif tag == 1:
+                sub = buf[:end]
+                finalized_features_epoch, = _S_q.unpack_from(sub, pos)
+                pos += 8
+                if pos != end:
+                    raise _bad_tag('ApiVersionsResponse', 1)
+            elif tag == 2:
+                sub = buf[:end]
+                n, pos = read_compact_array_len(sub, pos, 6)
+                finalized_features = []
+                for _ in range(n):
+                    e, pos = _dec_FinalizedFeatureKey_v3(sub, pos)
+                    finalized_features.append(e)
+                if pos != end:
+                    raise _bad_tag('ApiVersionsResponse', 2)
+            elif tag == 3:
+                sub = buf[:end]
+                zk_migration_ready, = _S_o.unpack_from(sub, pos)
+                pos += 1
+                if pos != end:
+                    raise _bad_tag('ApiVersionsResponse', 3)
+            pos = end
+    else:
+        pos += 1
     return ApiVersionsResponse(error_code, api_keys, throttle_time_ms, supported_features, finalized_features_epoch, finalized_features, zk_migration_ready), pos
 
 

@@ -9,7 +9,7 @@ import struct as _struct
 from typing import ClassVar
 from uuid import UUID
 
-from fastprod.protocol.base import FieldSpec, Message, Struct
+from fastprod.protocol.base import Buffer, FieldSpec, Message, Struct
 from fastprod.protocol.base import absent_field_error as _absent
 from fastprod.protocol.base import bad_tagged_field_error as _bad_tag
 from fastprod.protocol.base import not_nullable_error as _not_nullable
@@ -114,7 +114,10 @@ def _dec_EndTxnRequest_v3(buf: memoryview, pos: int) -> tuple[EndTxnRequest, int
     transactional_id, pos = read_compact_string(buf, pos)
     producer_id, producer_epoch, committed = _S_qho.unpack_from(buf, pos)
     pos += 11
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return EndTxnRequest(transactional_id, producer_id, producer_epoch, committed), pos
 
 
@@ -146,7 +149,10 @@ def _dec_EndTxnResponse_v3(buf: memoryview, pos: int) -> tuple[EndTxnResponse, i
     """EndTxnResponse decoder, versions 3-4."""
     throttle_time_ms, error_code = _S_ih.unpack_from(buf, pos)
     pos += 6
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return EndTxnResponse(throttle_time_ms, error_code, -1, -1), pos
 
 
@@ -154,7 +160,10 @@ def _dec_EndTxnResponse_v5(buf: memoryview, pos: int) -> tuple[EndTxnResponse, i
     """EndTxnResponse decoder, version 5."""
     throttle_time_ms, error_code, producer_id, producer_epoch = _S_ihqh.unpack_from(buf, pos)
     pos += 16
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return EndTxnResponse(throttle_time_ms, error_code, producer_id, producer_epoch), pos
 
 

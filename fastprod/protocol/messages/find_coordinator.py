@@ -9,7 +9,7 @@ import struct as _struct
 from typing import ClassVar
 from uuid import UUID
 
-from fastprod.protocol.base import FieldSpec, Message, Struct
+from fastprod.protocol.base import Buffer, FieldSpec, Message, Struct
 from fastprod.protocol.base import absent_field_error as _absent
 from fastprod.protocol.base import bad_tagged_field_error as _bad_tag
 from fastprod.protocol.base import not_nullable_error as _not_nullable
@@ -191,7 +191,10 @@ def _dec_FindCoordinatorRequest_v3(buf: memoryview, pos: int) -> tuple[FindCoord
     key, pos = read_compact_string(buf, pos)
     key_type, = _S_b.unpack_from(buf, pos)
     pos += 1
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return FindCoordinatorRequest(key, key_type, []), pos
 
 
@@ -204,7 +207,10 @@ def _dec_FindCoordinatorRequest_v4(buf: memoryview, pos: int) -> tuple[FindCoord
     for _ in range(n):
         e, pos = read_compact_string(buf, pos)
         coordinator_keys.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return FindCoordinatorRequest('', key_type, coordinator_keys), pos
 
 
@@ -227,7 +233,10 @@ def _dec_Coordinator_v4(buf: memoryview, pos: int) -> tuple[Coordinator, int]:
     port, error_code = _S_ih.unpack_from(buf, pos)
     pos += 6
     error_message, pos = read_compact_nullable_string(buf, pos)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return Coordinator(key, node_id, host, port, error_code, error_message), pos
 
 
@@ -313,7 +322,10 @@ def _dec_FindCoordinatorResponse_v3(buf: memoryview, pos: int) -> tuple[FindCoor
     host, pos = read_compact_string(buf, pos)
     port, = _S_i.unpack_from(buf, pos)
     pos += 4
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return FindCoordinatorResponse(throttle_time_ms, error_code, error_message, node_id, host, port, []), pos
 
 
@@ -326,7 +338,10 @@ def _dec_FindCoordinatorResponse_v4(buf: memoryview, pos: int) -> tuple[FindCoor
     for _ in range(n):
         e, pos = _dec_Coordinator_v4(buf, pos)
         coordinators.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return FindCoordinatorResponse(throttle_time_ms, 0, '', 0, '', 0, coordinators), pos
 
 

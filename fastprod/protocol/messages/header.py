@@ -9,7 +9,7 @@ import struct as _struct
 from typing import ClassVar
 from uuid import UUID
 
-from fastprod.protocol.base import FieldSpec, Message, Struct
+from fastprod.protocol.base import Buffer, FieldSpec, Message, Struct
 from fastprod.protocol.base import absent_field_error as _absent
 from fastprod.protocol.base import bad_tagged_field_error as _bad_tag
 from fastprod.protocol.base import not_nullable_error as _not_nullable
@@ -98,7 +98,10 @@ def _dec_RequestHeader_v2(buf: memoryview, pos: int) -> tuple[RequestHeader, int
     request_api_key, request_api_version, correlation_id = _S_hhi.unpack_from(buf, pos)
     pos += 8
     client_id, pos = read_nullable_string(buf, pos)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return RequestHeader(request_api_key, request_api_version, correlation_id, client_id), pos
 
 
@@ -124,7 +127,10 @@ def _dec_ResponseHeader_v1(buf: memoryview, pos: int) -> tuple[ResponseHeader, i
     """ResponseHeader decoder, version 1."""
     correlation_id, = _S_i.unpack_from(buf, pos)
     pos += 4
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return ResponseHeader(correlation_id), pos
 
 

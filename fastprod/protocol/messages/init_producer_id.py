@@ -9,7 +9,7 @@ import struct as _struct
 from typing import ClassVar
 from uuid import UUID
 
-from fastprod.protocol.base import FieldSpec, Message, Struct
+from fastprod.protocol.base import Buffer, FieldSpec, Message, Struct
 from fastprod.protocol.base import absent_field_error as _absent
 from fastprod.protocol.base import bad_tagged_field_error as _bad_tag
 from fastprod.protocol.base import not_nullable_error as _not_nullable
@@ -172,7 +172,10 @@ def _dec_InitProducerIdRequest_v2(buf: memoryview, pos: int) -> tuple[InitProduc
     transactional_id, pos = read_compact_nullable_string(buf, pos)
     transaction_timeout_ms, = _S_i.unpack_from(buf, pos)
     pos += 4
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return InitProducerIdRequest(transactional_id, transaction_timeout_ms, -1, -1, False, False), pos
 
 
@@ -181,7 +184,10 @@ def _dec_InitProducerIdRequest_v3(buf: memoryview, pos: int) -> tuple[InitProduc
     transactional_id, pos = read_compact_nullable_string(buf, pos)
     transaction_timeout_ms, producer_id, producer_epoch = _S_iqh.unpack_from(buf, pos)
     pos += 14
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return InitProducerIdRequest(transactional_id, transaction_timeout_ms, producer_id, producer_epoch, False, False), pos
 
 
@@ -190,7 +196,10 @@ def _dec_InitProducerIdRequest_v6(buf: memoryview, pos: int) -> tuple[InitProduc
     transactional_id, pos = read_compact_nullable_string(buf, pos)
     transaction_timeout_ms, producer_id, producer_epoch, enable2_pc, keep_prepared_txn = _S_iqhoo.unpack_from(buf, pos)
     pos += 16
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return InitProducerIdRequest(transactional_id, transaction_timeout_ms, producer_id, producer_epoch, enable2_pc, keep_prepared_txn), pos
 
 
@@ -230,7 +239,10 @@ def _dec_InitProducerIdResponse_v2(buf: memoryview, pos: int) -> tuple[InitProdu
     """InitProducerIdResponse decoder, versions 2-5."""
     throttle_time_ms, error_code, producer_id, producer_epoch = _S_ihqh.unpack_from(buf, pos)
     pos += 16
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return InitProducerIdResponse(throttle_time_ms, error_code, producer_id, producer_epoch, -1, -1), pos
 
 
@@ -238,7 +250,10 @@ def _dec_InitProducerIdResponse_v6(buf: memoryview, pos: int) -> tuple[InitProdu
     """InitProducerIdResponse decoder, version 6."""
     throttle_time_ms, error_code, producer_id, producer_epoch, ongoing_txn_producer_id, ongoing_txn_producer_epoch = _S_ihqhqh.unpack_from(buf, pos)
     pos += 26
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return InitProducerIdResponse(throttle_time_ms, error_code, producer_id, producer_epoch, ongoing_txn_producer_id, ongoing_txn_producer_epoch), pos
 
 

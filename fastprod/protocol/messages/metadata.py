@@ -9,7 +9,7 @@ import struct as _struct
 from typing import ClassVar
 from uuid import UUID
 
-from fastprod.protocol.base import FieldSpec, Message, Struct
+from fastprod.protocol.base import Buffer, FieldSpec, Message, Struct
 from fastprod.protocol.base import absent_field_error as _absent
 from fastprod.protocol.base import bad_tagged_field_error as _bad_tag
 from fastprod.protocol.base import not_nullable_error as _not_nullable
@@ -259,7 +259,10 @@ def _dec_MetadataRequestTopic_v0(buf: memoryview, pos: int) -> tuple[MetadataReq
 def _dec_MetadataRequestTopic_v9(buf: memoryview, pos: int) -> tuple[MetadataRequestTopic, int]:
     """MetadataRequestTopic decoder, version 9."""
     name, pos = read_compact_string(buf, pos)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return MetadataRequestTopic(UUID_ZERO, name), pos
 
 
@@ -269,7 +272,10 @@ def _dec_MetadataRequestTopic_v10(buf: memoryview, pos: int) -> tuple[MetadataRe
     pos += 16
     topic_id = UUID(bytes=topic_id)
     name, pos = read_compact_nullable_string(buf, pos)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return MetadataRequestTopic(topic_id, name), pos
 
 
@@ -434,7 +440,10 @@ def _dec_MetadataRequest_v9(buf: memoryview, pos: int) -> tuple[MetadataRequest,
             topics.append(e)
     allow_auto_topic_creation, include_cluster_authorized_operations, include_topic_authorized_operations = _S_ooo.unpack_from(buf, pos)
     pos += 3
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return MetadataRequest(topics, allow_auto_topic_creation, include_cluster_authorized_operations, include_topic_authorized_operations), pos
 
 
@@ -450,7 +459,10 @@ def _dec_MetadataRequest_v10(buf: memoryview, pos: int) -> tuple[MetadataRequest
             topics.append(e)
     allow_auto_topic_creation, include_cluster_authorized_operations, include_topic_authorized_operations = _S_ooo.unpack_from(buf, pos)
     pos += 3
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return MetadataRequest(topics, allow_auto_topic_creation, include_cluster_authorized_operations, include_topic_authorized_operations), pos
 
 
@@ -466,7 +478,10 @@ def _dec_MetadataRequest_v11(buf: memoryview, pos: int) -> tuple[MetadataRequest
             topics.append(e)
     allow_auto_topic_creation, include_topic_authorized_operations = _S_oo.unpack_from(buf, pos)
     pos += 2
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return MetadataRequest(topics, allow_auto_topic_creation, False, include_topic_authorized_operations), pos
 
 
@@ -523,7 +538,10 @@ def _dec_MetadataResponseBroker_v9(buf: memoryview, pos: int) -> tuple[MetadataR
     port, = _S_i.unpack_from(buf, pos)
     pos += 4
     rack, pos = read_compact_nullable_string(buf, pos)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return MetadataResponseBroker(node_id, host, port, rack), pos
 
 
@@ -639,7 +657,10 @@ def _dec_MetadataResponsePartition_v9(buf: memoryview, pos: int) -> tuple[Metada
     n, pos = read_compact_array_len(buf, pos, 4)
     offline_replicas = list(_unpack_from('>%di' % n, buf, pos))
     pos += 4 * n
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return MetadataResponsePartition(error_code, partition_index, leader_id, leader_epoch, replica_nodes, isr_nodes, offline_replicas), pos
 
 
@@ -840,7 +861,10 @@ def _dec_MetadataResponseTopic_v9(buf: memoryview, pos: int) -> tuple[MetadataRe
         partitions.append(e)
     topic_authorized_operations, = _S_i.unpack_from(buf, pos)
     pos += 4
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return MetadataResponseTopic(error_code, name, UUID_ZERO, is_internal, partitions, topic_authorized_operations), pos
 
 
@@ -859,7 +883,10 @@ def _dec_MetadataResponseTopic_v10(buf: memoryview, pos: int) -> tuple[MetadataR
         partitions.append(e)
     topic_authorized_operations, = _S_i.unpack_from(buf, pos)
     pos += 4
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return MetadataResponseTopic(error_code, name, topic_id, is_internal, partitions, topic_authorized_operations), pos
 
 
@@ -878,7 +905,10 @@ def _dec_MetadataResponseTopic_v12(buf: memoryview, pos: int) -> tuple[MetadataR
         partitions.append(e)
     topic_authorized_operations, = _S_i.unpack_from(buf, pos)
     pos += 4
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return MetadataResponseTopic(error_code, name, topic_id, is_internal, partitions, topic_authorized_operations), pos
 
 
@@ -1210,7 +1240,10 @@ def _dec_MetadataResponse_v9(buf: memoryview, pos: int) -> tuple[MetadataRespons
         topics.append(e)
     cluster_authorized_operations, = _S_i.unpack_from(buf, pos)
     pos += 4
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return MetadataResponse(throttle_time_ms, brokers, cluster_id, controller_id, topics, cluster_authorized_operations, 0), pos
 
 
@@ -1233,7 +1266,10 @@ def _dec_MetadataResponse_v10(buf: memoryview, pos: int) -> tuple[MetadataRespon
         topics.append(e)
     cluster_authorized_operations, = _S_i.unpack_from(buf, pos)
     pos += 4
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return MetadataResponse(throttle_time_ms, brokers, cluster_id, controller_id, topics, cluster_authorized_operations, 0), pos
 
 
@@ -1254,7 +1290,10 @@ def _dec_MetadataResponse_v11(buf: memoryview, pos: int) -> tuple[MetadataRespon
     for _ in range(n):
         e, pos = _dec_MetadataResponseTopic_v10(buf, pos)
         topics.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return MetadataResponse(throttle_time_ms, brokers, cluster_id, controller_id, topics, -2147483648, 0), pos
 
 
@@ -1275,7 +1314,10 @@ def _dec_MetadataResponse_v12(buf: memoryview, pos: int) -> tuple[MetadataRespon
     for _ in range(n):
         e, pos = _dec_MetadataResponseTopic_v12(buf, pos)
         topics.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return MetadataResponse(throttle_time_ms, brokers, cluster_id, controller_id, topics, -2147483648, 0), pos
 
 
@@ -1298,7 +1340,10 @@ def _dec_MetadataResponse_v13(buf: memoryview, pos: int) -> tuple[MetadataRespon
         topics.append(e)
     error_code, = _S_h.unpack_from(buf, pos)
     pos += 2
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return MetadataResponse(throttle_time_ms, brokers, cluster_id, controller_id, topics, -2147483648, error_code), pos
 
 

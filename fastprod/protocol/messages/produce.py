@@ -9,7 +9,7 @@ import struct as _struct
 from typing import ClassVar
 from uuid import UUID
 
-from fastprod.protocol.base import FieldSpec, Message, Struct
+from fastprod.protocol.base import Buffer, FieldSpec, Message, Struct
 from fastprod.protocol.base import absent_field_error as _absent
 from fastprod.protocol.base import bad_tagged_field_error as _bad_tag
 from fastprod.protocol.base import not_nullable_error as _not_nullable
@@ -57,7 +57,7 @@ class PartitionProduceData(Struct):
     index: int = 0
 
     #: The record data to be produced.
-    records: bytes | None = None
+    records: Buffer | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -287,7 +287,10 @@ def _dec_PartitionProduceData_v9(buf: memoryview, pos: int) -> tuple[PartitionPr
     index, = _S_i.unpack_from(buf, pos)
     pos += 4
     records, pos = read_compact_nullable_bytes(buf, pos)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return PartitionProduceData(index, records), pos
 
 
@@ -336,7 +339,10 @@ def _dec_TopicProduceData_v9(buf: memoryview, pos: int) -> tuple[TopicProduceDat
     for _ in range(n):
         e, pos = _dec_PartitionProduceData_v9(buf, pos)
         partition_data.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return TopicProduceData(name, UUID_ZERO, partition_data), pos
 
 
@@ -350,7 +356,10 @@ def _dec_TopicProduceData_v13(buf: memoryview, pos: int) -> tuple[TopicProduceDa
     for _ in range(n):
         e, pos = _dec_PartitionProduceData_v9(buf, pos)
         partition_data.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return TopicProduceData('', topic_id, partition_data), pos
 
 
@@ -406,7 +415,10 @@ def _dec_ProduceRequest_v9(buf: memoryview, pos: int) -> tuple[ProduceRequest, i
     for _ in range(n):
         e, pos = _dec_TopicProduceData_v9(buf, pos)
         topic_data.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return ProduceRequest(transactional_id, acks, timeout_ms, topic_data), pos
 
 
@@ -420,7 +432,10 @@ def _dec_ProduceRequest_v13(buf: memoryview, pos: int) -> tuple[ProduceRequest, 
     for _ in range(n):
         e, pos = _dec_TopicProduceData_v13(buf, pos)
         topic_data.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return ProduceRequest(transactional_id, acks, timeout_ms, topic_data), pos
 
 
@@ -450,7 +465,10 @@ def _dec_BatchIndexAndErrorMessage_v9(buf: memoryview, pos: int) -> tuple[BatchI
     batch_index, = _S_i.unpack_from(buf, pos)
     pos += 4
     batch_index_error_message, pos = read_compact_nullable_string(buf, pos)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return BatchIndexAndErrorMessage(batch_index, batch_index_error_message), pos
 
 
@@ -464,7 +482,10 @@ def _dec_LeaderIdAndEpoch_v10(buf: memoryview, pos: int) -> tuple[LeaderIdAndEpo
     """LeaderIdAndEpoch decoder, versions 10-13."""
     leader_id, leader_epoch = _S_ii.unpack_from(buf, pos)
     pos += 8
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return LeaderIdAndEpoch(leader_id, leader_epoch), pos
 
 
@@ -557,7 +578,10 @@ def _dec_PartitionProduceResponse_v9(buf: memoryview, pos: int) -> tuple[Partiti
         e, pos = _dec_BatchIndexAndErrorMessage_v9(buf, pos)
         record_errors.append(e)
     error_message, pos = read_compact_nullable_string(buf, pos)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return PartitionProduceResponse(index, error_code, base_offset, log_append_time_ms, log_start_offset, record_errors, error_message, LeaderIdAndEpoch()), pos
 
 
@@ -572,15 +596,18 @@ def _dec_PartitionProduceResponse_v10(buf: memoryview, pos: int) -> tuple[Partit
         record_errors.append(e)
     error_message, pos = read_compact_nullable_string(buf, pos)
     current_leader = LeaderIdAndEpoch()
-    n_tags, pos = read_uvarint(buf, pos)
-    for _ in range(n_tags):
-        tag, pos, end = read_tag(buf, pos)
-        if tag == 0:
-            sub = buf[:end]
-            current_leader, pos = _dec_LeaderIdAndEpoch_v10(sub, pos)
-            if pos != end:
-                raise _bad_tag('PartitionProduceResponse', 0)
-        pos = end
+    if buf[pos]:
+        n_tags, pos = read_uvarint(buf, pos)
+        for _ in range(n_tags):
+            tag, pos, end = read_tag(buf, pos)
+            if tag == 0:
+                sub = buf[:end]
+                current_leader, pos = _dec_LeaderIdAndEpoch_v10(sub, pos)
+                if pos != end:
+                    raise _bad_tag('PartitionProduceResponse', 0)
+            pos = end
+    else:
+        pos += 1
     return PartitionProduceResponse(index, error_code, base_offset, log_append_time_ms, log_start_offset, record_errors, error_message, current_leader), pos
 
 
@@ -676,7 +703,10 @@ def _dec_TopicProduceResponse_v9(buf: memoryview, pos: int) -> tuple[TopicProduc
     for _ in range(n):
         e, pos = _dec_PartitionProduceResponse_v9(buf, pos)
         partition_responses.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return TopicProduceResponse(name, UUID_ZERO, partition_responses), pos
 
 
@@ -688,7 +718,10 @@ def _dec_TopicProduceResponse_v10(buf: memoryview, pos: int) -> tuple[TopicProdu
     for _ in range(n):
         e, pos = _dec_PartitionProduceResponse_v10(buf, pos)
         partition_responses.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return TopicProduceResponse(name, UUID_ZERO, partition_responses), pos
 
 
@@ -702,7 +735,10 @@ def _dec_TopicProduceResponse_v13(buf: memoryview, pos: int) -> tuple[TopicProdu
     for _ in range(n):
         e, pos = _dec_PartitionProduceResponse_v10(buf, pos)
         partition_responses.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return TopicProduceResponse('', topic_id, partition_responses), pos
 
 
@@ -723,7 +759,10 @@ def _dec_NodeEndpoint_v10(buf: memoryview, pos: int) -> tuple[NodeEndpoint, int]
     port, = _S_i.unpack_from(buf, pos)
     pos += 4
     rack, pos = read_compact_nullable_string(buf, pos)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return NodeEndpoint(node_id, host, port, rack), pos
 
 
@@ -845,7 +884,10 @@ def _dec_ProduceResponse_v9(buf: memoryview, pos: int) -> tuple[ProduceResponse,
         responses.append(e)
     throttle_time_ms, = _S_i.unpack_from(buf, pos)
     pos += 4
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return ProduceResponse(responses, throttle_time_ms, []), pos
 
 
@@ -859,19 +901,22 @@ def _dec_ProduceResponse_v10(buf: memoryview, pos: int) -> tuple[ProduceResponse
     throttle_time_ms, = _S_i.unpack_from(buf, pos)
     pos += 4
     node_endpoints = []
-    n_tags, pos = read_uvarint(buf, pos)
-    for _ in range(n_tags):
-        tag, pos, end = read_tag(buf, pos)
-        if tag == 0:
-            sub = buf[:end]
-            n, pos = read_compact_array_len(sub, pos, 11)
-            node_endpoints = []
-            for _ in range(n):
-                e, pos = _dec_NodeEndpoint_v10(sub, pos)
-                node_endpoints.append(e)
-            if pos != end:
-                raise _bad_tag('ProduceResponse', 0)
-        pos = end
+    if buf[pos]:
+        n_tags, pos = read_uvarint(buf, pos)
+        for _ in range(n_tags):
+            tag, pos, end = read_tag(buf, pos)
+            if tag == 0:
+                sub = buf[:end]
+                n, pos = read_compact_array_len(sub, pos, 11)
+                node_endpoints = []
+                for _ in range(n):
+                    e, pos = _dec_NodeEndpoint_v10(sub, pos)
+                    node_endpoints.append(e)
+                if pos != end:
+                    raise _bad_tag('ProduceResponse', 0)
+            pos = end
+    else:
+        pos += 1
     return ProduceResponse(responses, throttle_time_ms, node_endpoints), pos
 
 
@@ -885,19 +930,22 @@ def _dec_ProduceResponse_v13(buf: memoryview, pos: int) -> tuple[ProduceResponse
     throttle_time_ms, = _S_i.unpack_from(buf, pos)
     pos += 4
     node_endpoints = []
-    n_tags, pos = read_uvarint(buf, pos)
-    for _ in range(n_tags):
-        tag, pos, end = read_tag(buf, pos)
-        if tag == 0:
-            sub = buf[:end]
-            n, pos = read_compact_array_len(sub, pos, 11)
-            node_endpoints = []
-            for _ in range(n):
-                e, pos = _dec_NodeEndpoint_v10(sub, pos)
-                node_endpoints.append(e)
-            if pos != end:
-                raise _bad_tag('ProduceResponse', 0)
-        pos = end
+    if buf[pos]:
+        n_tags, pos = read_uvarint(buf, pos)
+        for _ in range(n_tags):
+            tag, pos, end = read_tag(buf, pos)
+            if tag == 0:
+                sub = buf[:end]
+                n, pos = read_compact_array_len(sub, pos, 11)
+                node_endpoints = []
+                for _ in range(n):
+                    e, pos = _dec_NodeEndpoint_v10(sub, pos)
+                    node_endpoints.append(e)
+                if pos != end:
+                    raise _bad_tag('ProduceResponse', 0)
+            pos = end
+    else:
+        pos += 1
     return ProduceResponse(responses, throttle_time_ms, node_endpoints), pos
 
 

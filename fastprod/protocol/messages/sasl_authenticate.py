@@ -9,7 +9,7 @@ import struct as _struct
 from typing import ClassVar
 from uuid import UUID
 
-from fastprod.protocol.base import FieldSpec, Message, Struct
+from fastprod.protocol.base import Buffer, FieldSpec, Message, Struct
 from fastprod.protocol.base import absent_field_error as _absent
 from fastprod.protocol.base import bad_tagged_field_error as _bad_tag
 from fastprod.protocol.base import not_nullable_error as _not_nullable
@@ -99,7 +99,10 @@ def _dec_SaslAuthenticateRequest_v0(buf: memoryview, pos: int) -> tuple[SaslAuth
 def _dec_SaslAuthenticateRequest_v2(buf: memoryview, pos: int) -> tuple[SaslAuthenticateRequest, int]:
     """SaslAuthenticateRequest decoder, version 2."""
     auth_bytes, pos = read_compact_bytes(buf, pos)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return SaslAuthenticateRequest(auth_bytes), pos
 
 
@@ -155,7 +158,10 @@ def _dec_SaslAuthenticateResponse_v2(buf: memoryview, pos: int) -> tuple[SaslAut
     auth_bytes, pos = read_compact_bytes(buf, pos)
     session_lifetime_ms, = _S_q.unpack_from(buf, pos)
     pos += 8
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return SaslAuthenticateResponse(error_code, error_message, auth_bytes, session_lifetime_ms), pos
 
 

@@ -9,7 +9,7 @@ import struct as _struct
 from typing import ClassVar
 from uuid import UUID
 
-from fastprod.protocol.base import FieldSpec, Message, Struct
+from fastprod.protocol.base import Buffer, FieldSpec, Message, Struct
 from fastprod.protocol.base import absent_field_error as _absent
 from fastprod.protocol.base import bad_tagged_field_error as _bad_tag
 from fastprod.protocol.base import not_nullable_error as _not_nullable

@@ -9,7 +9,7 @@ import struct as _struct
 from typing import ClassVar
 from uuid import UUID
 
-from fastprod.protocol.base import FieldSpec, Message, Struct
+from fastprod.protocol.base import Buffer, FieldSpec, Message, Struct
 from fastprod.protocol.base import absent_field_error as _absent
 from fastprod.protocol.base import bad_tagged_field_error as _bad_tag
 from fastprod.protocol.base import not_nullable_error as _not_nullable
@@ -218,7 +218,10 @@ def _dec_TxnOffsetCommitRequestPartition_v3(buf: memoryview, pos: int) -> tuple[
     partition_index, committed_offset, committed_leader_epoch = _S_iqi.unpack_from(buf, pos)
     pos += 16
     committed_metadata, pos = read_compact_nullable_string(buf, pos)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return TxnOffsetCommitRequestPartition(partition_index, committed_offset, committed_leader_epoch, committed_metadata), pos
 
 
@@ -277,7 +280,10 @@ def _dec_TxnOffsetCommitRequestTopic_v3(buf: memoryview, pos: int) -> tuple[TxnO
     for _ in range(n):
         e, pos = _dec_TxnOffsetCommitRequestPartition_v3(buf, pos)
         partitions.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return TxnOffsetCommitRequestTopic(name, partitions), pos
 
 
@@ -367,7 +373,10 @@ def _dec_TxnOffsetCommitRequest_v3(buf: memoryview, pos: int) -> tuple[TxnOffset
     for _ in range(n):
         e, pos = _dec_TxnOffsetCommitRequestTopic_v3(buf, pos)
         topics.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return TxnOffsetCommitRequest(transactional_id, group_id, producer_id, producer_epoch, generation_id, member_id, group_instance_id, topics), pos
 
 
@@ -393,7 +402,10 @@ def _dec_TxnOffsetCommitResponsePartition_v3(buf: memoryview, pos: int) -> tuple
     """TxnOffsetCommitResponsePartition decoder, versions 3-5."""
     partition_index, error_code = _S_ih.unpack_from(buf, pos)
     pos += 6
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return TxnOffsetCommitResponsePartition(partition_index, error_code), pos
 
 
@@ -433,7 +445,10 @@ def _dec_TxnOffsetCommitResponseTopic_v3(buf: memoryview, pos: int) -> tuple[Txn
     for _ in range(n):
         e, pos = _dec_TxnOffsetCommitResponsePartition_v3(buf, pos)
         partitions.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return TxnOffsetCommitResponseTopic(name, partitions), pos
 
 
@@ -475,7 +490,10 @@ def _dec_TxnOffsetCommitResponse_v3(buf: memoryview, pos: int) -> tuple[TxnOffse
     for _ in range(n):
         e, pos = _dec_TxnOffsetCommitResponseTopic_v3(buf, pos)
         topics.append(e)
-    pos = skip_tagged_fields(buf, pos)
+    if buf[pos]:
+        pos = skip_tagged_fields(buf, pos)
+    else:
+        pos += 1
     return TxnOffsetCommitResponse(throttle_time_ms, topics), pos
 
 
