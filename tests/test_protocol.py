@@ -49,7 +49,6 @@ from fastprod.protocol.messages.produce import (
     ProduceRequest,
     ProduceResponse,
     TopicProduceData,
-    TopicProduceResponse,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -132,10 +131,6 @@ def rich(cls: type[Struct], v: int, nulls: bool = False, seed: int = 1) -> Struc
         else:
             kwargs[spec.name] = _rich_scalar(spec.type, s)
     return cls(**kwargs)
-
-
-def _api_of(cls: type[Message]) -> int | None:
-    return cls.API_KEY
 
 
 # -- round trips -----------------------------------------------------------------------------
