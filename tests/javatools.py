@@ -41,13 +41,7 @@ def kafka_classpath() -> str:
     """The Kafka client jars as a classpath string, from fastprod.localkafka."""
     from fastprod import localkafka
 
-    # the package re-exports classpath() from localkafka.jars
-    get = getattr(localkafka, "classpath", None)
-    if get is None:
-        from fastprod.localkafka import jars
-
-        get = jars.classpath
-    cp = get()
+    cp = localkafka.classpath()  # downloads the jars into ~/.cache/fastprod on first use
     if isinstance(cp, (str, os.PathLike)):
         return os.fspath(cp)
     return os.pathsep.join(os.fspath(p) for p in cp)
