@@ -406,7 +406,20 @@ def test_java_reads_ours_and_others():
         restamped.append(bytes(b))
     others = [_recompress(compressible_records(300), p.values[0], p.values[1])
               for p in OTHER_WRITERS]
-    results = javatools.oracle().read_batches(bufs + restamped + others)
+    # two checks of the checker: a CRC error is an error to Java too, and Java's view of
+    # a LOG_APPEND_TIME batch (test_log_append_time_batches_report_max_timestamp)
+    corrupt = bytearray(bufs[0])
+    corrupt[-1] ^= 1
+    log_append = bytearray(build([(100, None, b"a", None), (200, None, b"b", None)]))
+    struct.pack_into(">h", log_append, OFF_ATTRIBUTES, 0x08)
+    struct.pack_into(">q", log_append, OFF_MAX_TS, 999_999)
+    fix_crc(log_append)
+    results = javatools.oracle().read_batches(
+        bufs + restamped + others + [bytes(corrupt), bytes(log_append)])
+    *results, java_corrupt, java_log_append = results
+    assert isinstance(java_corrupt, javatools.JavaError), java_corrupt
+    assert "CorruptRecord" in java_corrupt.args[0] or "InvalidRecord" in java_corrupt.args[0]
+    assert [r.timestamp for r in java_log_append[0].records] == [999_999, 999_999]
     errors = [(name, r) for (name, *_), r in zip(cases, results) if isinstance(r, Exception)]
     assert not errors, f"Java rejected our batches: {errors}"
     for (name, records, codec, kwargs), res in zip(cases, results):
