@@ -106,10 +106,13 @@ def server_properties(
         "offsets.topic.num.partitions": 5,
         "transaction.state.log.num.partitions": 5,
         "group.initial.rebalance.delay.ms": 0,
-        # Fence a SIGKILLed node in ~6 s instead of 9 s so failover tests stay short,
-        # with enough slack for a busy 2-core machine.
-        "broker.heartbeat.interval.ms": 1000,
-        "broker.session.timeout.ms": 6000,
+        # The broker session bounds both how soon a SIGKILLed node is fenced (leaders
+        # move) and how soon a restarted node may re-register (the controller answers
+        # DUPLICATE_BROKER_REGISTRATION until the old session expires, even after a clean
+        # stop). Kafka's 9 s would make every failover/restart test wait that long; 3 s
+        # with 6 heartbeats in it still leaves slack for a busy 2-core machine.
+        "broker.heartbeat.interval.ms": 500,
+        "broker.session.timeout.ms": 3000,
         # A fresh voter waits one election timeout (1 s + jitter by default) before it
         # campaigns; shorter gets a 3-node quorum up sooner. Fetch timeout stays 2 s.
         "controller.quorum.election.timeout.ms": 300,

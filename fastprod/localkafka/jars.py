@@ -147,7 +147,8 @@ def ensure_jars() -> pathlib.Path:
 
 
 def jars() -> list[pathlib.Path]:
-    libs = ensure_jars()
+    # Canonical paths: the CDS archive is keyed on (and checked against) the classpath.
+    libs = ensure_jars().resolve()
     return sorted(libs.glob("*.jar"))
 
 

@@ -73,6 +73,30 @@ def tail(path: pathlib.Path, lines: int = 50) -> str:
     return "\n".join(data.splitlines()[-lines:])
 
 
+def first_errors(path: pathlib.Path, limit: int = 30) -> str:
+    """The first ERROR/FATAL records of a log (each with its exception line or two): the
+    root cause of a failed start usually sits hundreds of lines above the shutdown noise."""
+    out: list[str] = []
+    follow = 0
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                line = line.rstrip("\n")
+                if line.startswith("[") and ("] ERROR " in line or "] FATAL " in line):
+                    out.append(line)
+                    follow = 3
+                elif follow and not line.startswith("[") and not line.lstrip().startswith(("at ", "...")):
+                    out.append(line)
+                    follow -= 1
+                else:
+                    follow = 0 if line.startswith("[") else follow
+                if len(out) >= limit:
+                    break
+    except OSError:
+        pass
+    return "\n".join(out)
+
+
 def run_tool(
     main_class: str,
     args: Sequence[str],
@@ -340,7 +364,11 @@ class KafkaNode:
         return None if self.proc is None else self.proc.poll()
 
     def log_tail(self, lines: int = 50) -> str:
+        """First errors and last ``lines`` lines of the node's logs, for error messages."""
         parts = []
+        errors = first_errors(self.spec.server_log)
+        if errors:
+            parts.append(f"--- first errors in {self.spec.server_log} ---\n{errors}")
         for path in (self.spec.server_log, self.spec.stdout_log):
             text = tail(path, lines)
             if text.strip():
