@@ -22,12 +22,12 @@ accumulator's lock::
         deque = batches_of(topic, p)
         if partition == UNKNOWN_PARTITION and all_batches_full(deque):
             # 2. complete a switch that an earlier append postponed
-            if bip.update_partition_info(0, snapshot, enable_switch=True):
+            if bip.update_partition_info(0, snapshot, enforce_switch=True):
                 continue                                           #    moved: peek again
         appended_bytes = append the record to deque                # 3. (new batch if needed)
         if partition == UNKNOWN_PARTITION:
             bip.update_partition_info(appended_bytes, snapshot,    # 4. count, maybe switch
-                                      enable_switch=all_batches_full(deque))
+                                      enforce_switch=all_batches_full(deque))
         break
 
 and in ``ready()``, for each topic, it feeds the queue sizes of the partitions that have
@@ -175,14 +175,14 @@ class BuiltInPartitioner:
         return partition
 
     def update_partition_info(self, appended_bytes: int, snapshot: ClusterSnapshot,
-                              enable_switch: bool = True) -> bool:
+                              enforce_switch: bool = False) -> bool:
         """Count ``appended_bytes`` towards the sticky partition and maybe switch.
 
-        Call it only for records placed with ``peek_partition``. It switches once
-        ``batch.size`` bytes were appended, if ``enable_switch``; the accumulator passes
-        ``enable_switch=False`` while the partition's queue has a batch that is not full,
-        so that a switch does not leave a small batch behind (Java's comment in
-        ``updatePartitionInfo``). It switches in any case at twice ``batch.size``.
+        Call it only for records placed with ``peek_partition``. ``enforce_switch`` is
+        Java's ``enableSwitch``: when true, switch once ``batch.size`` bytes were
+        appended; the accumulator passes ``all_batches_full(deque)``, so that a switch
+        does not leave a half-filled batch behind (Java's comment in
+        ``updatePartitionInfo``). Whatever it is, switch at twice ``batch.size``.
         Returns True when the sticky partition was replaced (possibly by the same
         partition again: the next one is random, as in Java).
         """
@@ -191,7 +191,7 @@ class BuiltInPartitioner:
         produced = self._produced_bytes + appended_bytes
         self._produced_bytes = produced
         size = self.sticky_batch_size
-        if (produced >= size and enable_switch) or produced >= 2 * size:
+        if (produced >= size and enforce_switch) or produced >= 2 * size:
             self._switch(snapshot)
             return True
         return False

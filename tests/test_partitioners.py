@@ -104,10 +104,10 @@ def test_sticky_until_batch_size_then_switch():
     first = bip.peek_partition(SIX)
     assert first in AVAILABLE
     for _ in range(9):  # 90 bytes: stay
-        assert bip.update_partition_info(10, SIX) is False
+        assert bip.update_partition_info(10, SIX, True) is False
         assert bip.peek_partition(SIX) == first
     assert bip.produced_bytes == 90
-    assert bip.update_partition_info(10, SIX) is True  # 100 bytes: switch
+    assert bip.update_partition_info(10, SIX, True) is True  # 100 bytes: switch
     assert bip.produced_bytes == 0
     assert bip.peek_partition(SIX) in AVAILABLE
 
@@ -115,19 +115,22 @@ def test_sticky_until_batch_size_then_switch():
 def test_switch_postponed_until_twice_batch_size():
     bip = BuiltInPartitioner("t", 100, rng=random.Random(2))
     bip.peek_partition(SIX)
-    assert not bip.update_partition_info(150, SIX, enable_switch=False)
+    assert not bip.update_partition_info(150, SIX, enforce_switch=False)
     assert bip.produced_bytes == 150
     # the accumulator completes a postponed switch once the queue's batches are full
-    assert bip.update_partition_info(0, SIX, enable_switch=True)
+    assert bip.update_partition_info(0, SIX, enforce_switch=True)
     bip.peek_partition(SIX)
-    assert not bip.update_partition_info(199, SIX, enable_switch=False)
-    assert bip.update_partition_info(1, SIX, enable_switch=False)  # 2 * batch.size
+    assert not bip.update_partition_info(199, SIX, enforce_switch=False)
+    assert bip.update_partition_info(1, SIX, enforce_switch=False)  # 2 * batch.size
+    bip.peek_partition(SIX)
+    assert not bip.update_partition_info(199, SIX)  # the default is enforce_switch=False
+    assert bip.update_partition_info(1, SIX)
 
 
 def test_update_before_peek_is_a_no_op():
     bip = BuiltInPartitioner("t", 100, rng=random.Random(0))
     assert bip.sticky_partition == UNKNOWN_PARTITION
-    assert bip.update_partition_info(1000, SIX) is False
+    assert bip.update_partition_info(1000, SIX, True) is False
     assert bip.produced_bytes == 0
 
 
@@ -136,7 +139,7 @@ def test_switches_only_to_partitions_with_a_leader():
     seen = collections.Counter()
     for _ in range(4000):
         seen[bip.peek_partition(SIX)] += 1
-        bip.update_partition_info(10, SIX)
+        bip.update_partition_info(10, SIX, True)
     assert set(seen) == AVAILABLE
     for partition in AVAILABLE:  # uniform: 1000 each on average
         assert 850 < seen[partition] < 1150
@@ -147,7 +150,7 @@ def test_follows_the_snapshot_it_is_given():
     only_3 = snapshot({"t": [-1, -1, -1, 2, -1, -1]}, version=2)
     bip.peek_partition(SIX)
     for _ in range(50):
-        bip.update_partition_info(10, only_3)
+        bip.update_partition_info(10, only_3, True)
         assert bip.peek_partition(only_3) == 3
 
 
@@ -157,7 +160,7 @@ def test_no_partition_has_a_leader():
     seen = set()
     for _ in range(200):
         seen.add(bip.peek_partition(none))
-        bip.update_partition_info(10, none)
+        bip.update_partition_info(10, none, True)
     assert seen == {0, 1, 2}  # as Java: any partition rather than none
     with pytest.raises(ValueError, match="no partitions"):
         BuiltInPartitioner("other", 10).peek_partition(none)
@@ -203,7 +206,7 @@ def test_load_stats_weights_exactly():
     bip.peek_partition(SIX)  # consumes random 0
     seen[bip.sticky_partition] += 1
     for _ in range(26):
-        bip.update_partition_info(1, SIX)
+        bip.update_partition_info(1, SIX, True)
         seen[bip.sticky_partition] += 1
     assert seen == {0: 11, 2: 6, 3: 1, 5: 9}
 
@@ -214,7 +217,7 @@ def test_adaptive_prefers_short_queues():
     seen = collections.Counter()
     for _ in range(27000):
         seen[bip.peek_partition(SIX)] += 1
-        bip.update_partition_info(1, SIX)
+        bip.update_partition_info(1, SIX, True)
     # weights 1 9 5 8 out of 23
     assert seen[2] > seen[5] > seen[3] > seen[0]
     for partition, weight in {0: 1, 2: 9, 3: 5, 5: 8}.items():
@@ -248,11 +251,11 @@ def test_load_stats_with_excluded_partitions():
     seen = set()
     for _ in range(300):
         seen.add(bip.peek_partition(SIX))
-        bip.update_partition_info(1, SIX)
+        bip.update_partition_info(1, SIX, True)
     assert seen == {0, 2, 3}  # 5 is excluded
     bip.update_partition_load_stats([0, 9], [2, 3], 1)  # one kept partition still counts
     for _ in range(20):
-        bip.update_partition_info(1, SIX)
+        bip.update_partition_info(1, SIX, True)
         assert bip.sticky_partition == 2
 
 
