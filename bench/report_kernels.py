@@ -58,6 +58,10 @@ ROWS = [
         "ops/s", 50.0),
     Row("batch-64KiB-none", "build 64 KiB batch, 100-byte values, no compression",
         "aiokafka C `DefaultRecordBatchBuilder`", "records/s", 2.0),
+    Row("batch-64KiB-none-bulk", "build 64 KiB batch, 100-byte values, none, "
+        "`append_many` (bulk, loop in C)",
+        "aiokafka C `DefaultRecordBatchBuilder` (per-record loop: it has no bulk call)",
+        "records/s", 2.0, "the path send_batch takes"),
     Row("batch-64KiB-lz4", "build 64 KiB batch, 100-byte values, lz4",
         "aiokafka C `DefaultRecordBatchBuilder`", "records/s", None,
         "default levels differ: fastprod = Java's (fast lz4), aiokafka = LZ4HC level 9"),

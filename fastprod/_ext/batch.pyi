@@ -14,8 +14,8 @@ class BatchBuilder:
     """Writes one record batch v2 (magic 2).
 
     ``batch_size`` is a capacity, not a hard limit: the first record is always
-    accepted; a later one is refused (``append`` returns -1) when the uncompressed
-    batch would grow past it. ``compression_level`` None means the Java default.
+    accepted; a later one is refused (``append`` returns -1) when the batch would grow
+    past it (for a compressed batch, by the estimate described below). ``compression_level`` None means the Java default.
     """
 
     def __init__(
@@ -32,8 +32,19 @@ class BatchBuilder:
         value: Buffer | None,
         headers: Sequence[Header] | None = None,
     ) -> int:
-        """Append one record; returns the uncompressed batch size after it, or -1
-        when it does not fit. ``offset_delta`` must grow by one per record."""
+        """Append one record; returns the bytes it took (its encoded size), or -1
+        when it does not fit. ``offset_delta`` must grow with every record."""
+    def append_many(
+        self,
+        first_offset_delta: int,
+        timestamp: int,
+        values: Sequence[Buffer | None],
+        keys: Sequence[Buffer | None] | None = None,
+        start: int = 0,
+        stop: int | None = None,
+    ) -> int:
+        """Append ``values[start:stop]`` (with ``keys[i]``), one timestamp, no headers,
+        until the batch is full; returns how many were taken. The bulk-send path."""
     @property
     def record_count(self) -> int: ...
     @property
@@ -41,6 +52,14 @@ class BatchBuilder:
         """Uncompressed size of the batch so far, header included."""
     @property
     def compression_type(self) -> int: ...
+    @property
+    def batch_size(self) -> int: ...
+    @property
+    def compression_level(self) -> int | None: ...
+    estimated_compression_ratio: float
+    """Compressed/uncompressed size expected for this batch (set by the accumulator from
+    earlier batches of the topic, as Java's CompressionRatioEstimator does); a
+    compressed batch is full when uncompressed size x ratio x 1.05 reaches batch_size."""
     def build(
         self,
         producer_id: int = -1,

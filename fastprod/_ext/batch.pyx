@@ -33,7 +33,8 @@ from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free, PyMem_Realloc
 from cpython.memoryview cimport PyMemoryView_FromMemory
-from cpython.unicode cimport PyUnicode_AsUTF8AndSize, PyUnicode_DecodeUTF8
+from cpython.long cimport PyLong_AsLongLong, PyLong_Check
+from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int16_t, int32_t, int64_t, uint32_t
 from libc.string cimport memcpy
 
@@ -86,6 +87,20 @@ DEF CODEC_MASK = 0x07
 DEF COMPRESSION_RATE_ESTIMATION_FACTOR = 1.05
 
 RECORD_BATCH_OVERHEAD = OVERHEAD
+
+
+cdef inline int64_t _as_int64(object value, str what) except? -1:
+    # Cython's own conversion would truncate a float; Kafka fields are integers.
+    if not PyLong_Check(value):
+        raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+    return PyLong_AsLongLong(value)
+
+
+cdef inline int32_t _as_int32(object value, str what) except? -1:
+    cdef int64_t v = _as_int64(value, what)
+    if v < -0x80000000 or v > 0x7FFFFFFF:
+        raise OverflowError(f"{what} {v} does not fit in a signed 32-bit int")
+    return <int32_t>v
 
 
 cdef inline Py_ssize_t _bytes_len(object obj, Py_buffer *view, bint *held,
@@ -152,8 +167,11 @@ cdef class BatchBuilder:
     cdef double _ratio
     cdef double _size_factor
 
-    def __cinit__(self, int compression_type=0, Py_ssize_t batch_size=16384,
-                  compression_level=None):
+    def __cinit__(self, compression_type=0, batch_size=16384, compression_level=None):
+        _as_int32(compression_type, "compression_type")
+        _as_int32(batch_size, "batch_size")
+        if compression_level is not None:
+            _as_int32(compression_level, "compression_level")
         self.compression_level = codecs.check_level(compression_type, compression_level)
         if batch_size <= 0:
             raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -205,8 +223,41 @@ cdef class BatchBuilder:
         self._capacity = capacity
         return 0
 
-    def append(self, int32_t offset_delta, int64_t timestamp, key, value, headers=None):
-        """Append one record; returns the batch size after it, or -1 if it does not fit."""
+    def append(self, offset_delta, timestamp, key, value, headers=None):
+        """Append one record; returns its encoded size in bytes, or -1 if it does not fit."""
+        return self._append(_as_int32(offset_delta, "offset_delta"),
+                            _as_int64(timestamp, "timestamp"), key, value, headers)
+
+    def append_many(self, first_offset_delta, timestamp, values, keys=None,
+                    Py_ssize_t start=0, stop=None):
+        """Append ``values[start:stop]`` (keyed by ``keys[i]`` when given), offset deltas
+        counting up from ``first_offset_delta``, one timestamp, no headers, until the
+        batch is full. Returns how many records were taken. The loop runs in C: this is
+        the path for bulk sends."""
+        cdef int32_t offset_delta = _as_int32(first_offset_delta, "first_offset_delta")
+        cdef int64_t ts = _as_int64(timestamp, "timestamp")
+        cdef Py_ssize_t i, end
+        if type(values) is not list and type(values) is not tuple:
+            values = list(values)
+        end = len(values) if stop is None else min(<Py_ssize_t>stop, len(values))
+        if keys is not None:
+            if type(keys) is not list and type(keys) is not tuple:
+                keys = list(keys)
+            if len(keys) < end:
+                raise ValueError(f"{len(keys)} keys for {end} values")
+        if start < 0:
+            raise ValueError(f"start must be >= 0, got {start}")
+        i = start
+        while i < end:
+            if self._append(offset_delta, ts, None if keys is None else keys[i],
+                            values[i], None) < 0:
+                break
+            offset_delta += 1
+            i += 1
+        return i - start
+
+    cdef Py_ssize_t _append(self, int32_t offset_delta, int64_t timestamp, object key,
+                            object value, object headers) except -2:
         cdef Py_buffer kview, vview
         cdef bint kheld = False, vheld = False
         cdef const char *kptr = NULL
@@ -286,7 +337,7 @@ cdef class BatchBuilder:
             self._max_timestamp = timestamp
         self._count += 1
         self._last_offset_delta = offset_delta
-        return self._pos
+        return total
 
     def build(self, int64_t producer_id=-1, int16_t producer_epoch=-1,
               int32_t base_sequence=-1, bint is_transactional=False,
@@ -413,7 +464,10 @@ cdef object _read_bytes(const char *buf, Py_ssize_t end, Py_ssize_t *pos, str wh
 
 
 cdef list _read_records(const char *buf, Py_ssize_t end, int32_t count,
-                        int64_t base_offset, int64_t base_timestamp):
+                        int64_t base_offset, int64_t base_timestamp,
+                        int64_t log_append_time):
+    """Decode ``count`` records; ``log_append_time`` >= 0 replaces every record's
+    timestamp (a LOG_APPEND_TIME batch carries the broker's time in maxTimestamp)."""
     cdef list records = []
     cdef Py_ssize_t pos = 0, record_end
     cdef int32_t length, header_count, hklen, i, j
@@ -446,8 +500,10 @@ cdef list _read_records(const char *buf, Py_ssize_t end, int32_t count,
             headers.append((hkey, _read_bytes(buf, record_end, &pos, "header value")))
         if pos != record_end:
             raise_corrupt(f"record {i} has {record_end - pos} bytes past its last field")
-        records.append(Record(base_offset + offset_delta, base_timestamp + ts_delta,
-                              key, value, headers))
+        records.append(Record(
+            base_offset + offset_delta,
+            log_append_time if log_append_time >= 0 else base_timestamp + ts_delta,
+            key, value, headers))
     if pos != end:
         raise_corrupt(f"{end - pos} bytes remain after the batch's {count} records")
     return records
@@ -490,10 +546,12 @@ def read_batch(buf, bint verify_crc=True):
             raise_corrupt(f"negative record count {count}")
         base_offset = <int64_t>fp_get_u64(p)
         base_timestamp = <int64_t>fp_get_u64(p + OFF_BASE_TIMESTAMP)
+        max_timestamp = <int64_t>fp_get_u64(p + OFF_MAX_TIMESTAMP)
+        log_append_time = max_timestamp if attributes & TIMESTAMP_TYPE_FLAG else -1
         codec = attributes & CODEC_MASK
         if codec == COMPRESSION_NONE:
             records = _read_records(p + OVERHEAD, size - OVERHEAD, count,
-                                    base_offset, base_timestamp)
+                                    base_offset, base_timestamp, log_append_time)
         else:
             if codec not in codecs.NAMES:
                 raise_corrupt(f"unknown compression codec {codec}")
@@ -506,11 +564,11 @@ def read_batch(buf, bint verify_crc=True):
                 raise CorruptRecordError(
                     f"cannot decompress {codecs.NAMES[codec]} records: {exc}") from exc
             records = _read_records(PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data), count,
-                                    base_offset, base_timestamp)
+                                    base_offset, base_timestamp, log_append_time)
         return RecordBatch(
             base_offset, batch_length, <int32_t>fp_get_u32(p + OFF_LEADER_EPOCH), 2,
             stored_crc, attributes, <int32_t>fp_get_u32(p + OFF_LAST_OFFSET_DELTA),
-            base_timestamp, <int64_t>fp_get_u64(p + OFF_MAX_TIMESTAMP),
+            base_timestamp, max_timestamp,
             <int64_t>fp_get_u64(p + OFF_PRODUCER_ID),
             <int16_t>fp_get_u16(p + OFF_PRODUCER_EPOCH),
             <int32_t>fp_get_u32(p + OFF_BASE_SEQUENCE), records, size)

@@ -73,7 +73,7 @@ def compress(codec: int, data, level: int | None) -> bytes:
 
 def decompress(codec: int, data) -> bytes:
     if codec == GZIP:
-        return zlib.decompress(data, 32 + zlib.MAX_WBITS)  # gzip or zlib header
+        return _gunzip(data)
     if codec == SNAPPY:
         return _snappy_unframe(data)
     if codec == LZ4:
@@ -82,8 +82,22 @@ def decompress(codec: int, data) -> bytes:
         return lz4.frame.decompress(data)
     if codec == ZSTD:
         # A streaming decoder: frames from other writers may not record their size.
-        return _zstd_decompressor().decompressobj().decompress(data)
+        # read_across_frames: a writer may have flushed several frames into one batch.
+        return _zstd_decompressor().decompressobj(read_across_frames=True).decompress(data)
     raise ValueError(f"unknown compression type {codec!r}")
+
+
+def _gunzip(data) -> bytes:
+    """Every gzip member, as Java's GZIPInputStream reads them (zlib stops at one)."""
+    out = []
+    data = bytes(data)
+    while data:
+        d = zlib.decompressobj(32 + zlib.MAX_WBITS)  # gzip or zlib header
+        out.append(d.decompress(data))
+        if not d.eof:
+            raise ValueError("truncated gzip stream")
+        data = d.unused_data
+    return b"".join(out)
 
 
 def _snappy_xerial(data) -> bytes:

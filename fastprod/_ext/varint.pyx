@@ -3,38 +3,52 @@
 
 from cpython.buffer cimport PyBuffer_Release
 from cpython.bytes cimport PyBytes_FromStringAndSize
+from cpython.long cimport PyLong_Check
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
 from fastprod._ext.buffers cimport get_buffer
 
 
-def encode_varint(int32_t value):
+cdef inline object _int_arg(object value):
+    # Without this check Cython's C-int conversion would truncate floats and Decimals.
+    if not PyLong_Check(value):
+        raise TypeError(f"value must be an int, not {type(value).__name__}")
+    return value
+
+
+def encode_varint(value_obj):
     """Zig-zag varint of a signed 32-bit int."""
+    cdef int32_t value = _int_arg(value_obj)
     cdef char buf[5]
     return PyBytes_FromStringAndSize(buf, write_varint32(buf, value))
 
 
-def encode_varlong(int64_t value):
+def encode_varlong(value_obj):
     """Zig-zag varint of a signed 64-bit int."""
+    cdef int64_t value = _int_arg(value_obj)
     cdef char buf[10]
     return PyBytes_FromStringAndSize(buf, write_varint64(buf, value))
 
 
-def encode_unsigned_varint(uint32_t value):
+def encode_unsigned_varint(value_obj):
     """Unsigned varint of a uint32."""
+    cdef uint32_t value = _int_arg(value_obj)
     cdef char buf[5]
     return PyBytes_FromStringAndSize(buf, write_uvarint64(buf, value))
 
 
-def size_of_varint(int32_t value):
+def size_of_varint(value_obj):
+    cdef int32_t value = _int_arg(value_obj)
     return size_of_varint32(value)
 
 
-def size_of_varlong(int64_t value):
+def size_of_varlong(value_obj):
+    cdef int64_t value = _int_arg(value_obj)
     return size_of_varint64(value)
 
 
-def size_of_unsigned_varint(uint32_t value):
+def size_of_unsigned_varint(value_obj):
+    cdef uint32_t value = _int_arg(value_obj)
     return size_of_uvarint64(value)
 
 
