@@ -500,7 +500,7 @@ _KEYS: tuple[ConfigKey, ...] = (
               "Forget the metadata of a topic not produced to for this long."),
     ConfigKey("metadata.recovery.strategy", _STR, "rebootstrap",
               OneOf("rebootstrap", "none", ignore_case=True),
-              "When no known broker is reachable: bootstrap again, or keep trying the known ones."),
+              "When no known broker is reachable: bootstrap again, or keep trying known ones."),
     ConfigKey("metadata.recovery.rebootstrap.trigger.ms", _LONG, 5 * 60 * 1000, _GE0,
               "Bootstrap again after metadata could not be fetched for this long."),
     # --- batching and delivery ----------------------------------------------------------
@@ -736,13 +736,19 @@ def _close_matches(word: str) -> list[str]:
 def _unknown_message(key: str) -> str:
     matches = _close_matches(key)
     if matches:
-        return "did you mean " + " or ".join(repr(m) for m in matches) + "?"
+        quoted = [repr(m) for m in matches]
+        listed = quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " or " + quoted[-1]
+        return f"did you mean {listed}?"
     return "no producer config has a similar name (see fastprod.config.CONFIG_DEFS)"
 
 
+_SECRET_WORDS = re.compile(r"pass|secret|jaas|token|credential", re.IGNORECASE)
+
+
 def _unknown(key: str, value: Any, how: str = "") -> ConfigError:
-    secret = isinstance(value, Password) or any(
-        word in key for word in ("password", "secret", "jaas", "passphrase"))
+    """ConfigError for an unknown key; the value is hidden if the key looks secret."""
+    secret = (isinstance(value, Password) or bool(_SECRET_WORDS.search(key))
+              or any(CONFIG_DEFS[m].type is Type.PASSWORD for m in _close_matches(key)))
     shown = repr(Password.HIDDEN) if secret else repr(value)
     return ConfigError(f"unknown config {key!r}{how} = {shown} — {_unknown_message(key)}")
 
@@ -865,7 +871,9 @@ class ProducerConfig(Mapping[str, Any]):
     name (``cfg["batch.size"]``); it is also a read-only ``Mapping`` over Java names.
     """
 
-    __slots__ = ("_values", "_originals")
+    __slots__ = ("_originals", "_values")
+    _values: dict[str, Any]  # effective value of every key, by Java name
+    _originals: Mapping[str, Any]  # what the user gave, by Java name
 
     def __init__(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         if isinstance(config, ProducerConfig):

@@ -19,8 +19,9 @@ This module imports nothing from fastprod: the compiled kernels depend on it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, ClassVar, Mapping, NamedTuple
+from typing import ClassVar, NamedTuple
 
 
 class FastprodError(Exception):
@@ -1432,7 +1433,7 @@ def _bind_table() -> dict[int, type[KafkaError]]:
     by_code: dict[int, type[KafkaError]] = {}
     module = globals()
     for row in ERROR_TABLE:
-        if row.class_name is None:
+        if row.class_name is None or row.base_name is None:
             continue
         cls = module[row.class_name]
         if (cls.__dict__.get("code"), cls.__dict__.get("name"), cls.__bases__) != (
@@ -1493,7 +1494,7 @@ def is_invalid_metadata(code: int) -> bool:
     return row is not None and row.invalid_metadata
 
 
-__all__ = [
+__all__ = [  # the table's names, then every exception class
     "ERRORS_BY_CODE",
     "ERRORS_BY_NAME",
     "ERROR_TABLE",
@@ -1502,7 +1503,6 @@ __all__ = [
     "error_for_code",
     "is_invalid_metadata",
     "is_retriable",
-] + sorted(
-    name for name, obj in list(globals().items())
-    if isinstance(obj, type) and issubclass(obj, FastprodError)
-)
+    *sorted(name for name, obj in list(globals().items())
+            if isinstance(obj, type) and issubclass(obj, FastprodError)),
+]
