@@ -1,20 +1,44 @@
 """fastprod: a fast Apache Kafka producer for Python with the Java producer's guarantees."""
 
 from fastprod import errors, kernels  # kernels first: fails clearly if not compiled
+from fastprod.cluster.snapshot import PartitionInfo, TopicPartition
+from fastprod.config import ProducerConfig
+from fastprod.engine.futures import RecordFuture, RecordMetadata
 from fastprod.errors import (
+    BufferFullError,
     ConfigError,
     CorruptRecordError,
     FastprodError,
+    KafkaError,
+    KafkaTimeoutError,
+    ProducerClosedError,
     ProtocolError,
+    RecordTooLargeError,
 )
+from fastprod.partitioners import Partitioner, RoundRobinPartitioner, UniformStickyPartitioner
+from fastprod.producer import Producer
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BufferFullError",
     "ConfigError",
     "CorruptRecordError",
     "FastprodError",
+    "KafkaError",
+    "KafkaTimeoutError",
+    "PartitionInfo",
+    "Partitioner",
+    "Producer",
+    "ProducerClosedError",
+    "ProducerConfig",
     "ProtocolError",
+    "RecordFuture",
+    "RecordMetadata",
+    "RecordTooLargeError",
+    "RoundRobinPartitioner",
+    "TopicPartition",
+    "UniformStickyPartitioner",
     "errors",
     "kernels",
 ]

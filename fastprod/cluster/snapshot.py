@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Mapping
+from uuid import UUID
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ class ClusterSnapshot:
     topics: Mapping[str, tuple[PartitionInfo, ...]]
     # topic -> Kafka error code of the last lookup (e.g. 3 UNKNOWN_TOPIC_OR_PARTITION)
     topic_errors: Mapping[str, int] = field(default_factory=dict)
-    topic_ids: Mapping[str, bytes] = field(default_factory=dict)
+    topic_ids: Mapping[str, UUID] = field(default_factory=dict)
     # topic -> partitions that have a leader (what sticky/round-robin pick from)
     _available: dict[str, tuple[PartitionInfo, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False)

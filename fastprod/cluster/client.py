@@ -1,0 +1,367 @@
+"""NetworkClient: every broker connection of one producer, driven by one thread.
+
+Java's NetworkClient + Selector + DefaultMetadataUpdater, shrunk: ``poll`` sends a
+metadata request when one is due, waits for socket events (or a ``wakeup`` from
+another thread), completes connects, writes queued requests, reads responses and runs
+their handlers, and fails requests whose connection dropped or whose
+request.timeout.ms passed. Only the owning thread may call anything except
+``wakeup``.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import selectors
+import socket
+from dataclasses import dataclass
+
+from fastprod import protocol
+from fastprod.cluster.connection import BrokerConnection, SocketOptions, State
+from fastprod.cluster.metadata import Metadata
+from fastprod.clock import monotonic_ms
+from fastprod.cluster.snapshot import Node
+from fastprod.errors import KafkaTimeoutError, NetworkError, ProtocolError
+from fastprod.protocol.messages.metadata import MetadataRequest, MetadataRequestTopic
+
+log = logging.getLogger("fastprod.cluster")
+
+METADATA_KEY = 3
+
+
+@dataclass(frozen=True, slots=True)
+class ClientOptions:
+    socket: SocketOptions
+    max_in_flight: int = 5
+    request_timeout_ms: int = 30000
+    reconnect_backoff_ms: int = 50
+    reconnect_backoff_max_ms: int = 1000
+    connections_max_idle_ms: int = 540000
+    connection_setup_timeout_ms: int = 10000
+    connection_setup_timeout_max_ms: int = 30000
+
+
+class _Backoff:
+    """Reconnect backoff of one address: exponential with 20% jitter, as in Java."""
+
+    __slots__ = ("failures", "next_attempt_ms")
+
+    def __init__(self) -> None:
+        self.failures = 0
+        self.next_attempt_ms = 0
+
+
+class NetworkClient:
+    def __init__(self, metadata: Metadata, options: ClientOptions) -> None:
+        self.metadata = metadata
+        self.options = options
+        self._conns: dict[int, BrokerConnection] = {}
+        self._backoff: dict[int, _Backoff] = {}
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._metadata_node: int | None = None  # node with a metadata request in flight
+        self._random = random.Random()
+        self._closing = False
+
+    # ---- any thread ---------------------------------------------------------------
+
+    def wakeup(self) -> None:
+        try:
+            self._wake_w.send(b"\0")
+        except (BlockingIOError, OSError):
+            pass  # already awake, or closing
+
+    # ---- owner thread -------------------------------------------------------------
+
+    def _node(self, node_id: int) -> Node | None:
+        node = self.metadata.snapshot.nodes.get(node_id)
+        if node is None and node_id < 0:
+            for b in self.metadata.bootstrap_nodes:
+                if b.node_id == node_id:
+                    return b
+        return node
+
+    def is_ready(self, node_id: int) -> bool:
+        conn = self._conns.get(node_id)
+        return (conn is not None and conn.state is State.READY
+                and len(conn.in_flight) < self.options.max_in_flight)
+
+    def ready(self, node: Node, now_ms: int) -> bool:
+        """True if a request can go to ``node`` now; otherwise start connecting."""
+        if self.is_ready(node.node_id):
+            return True
+        conn = self._conns.get(node.node_id)
+        if (conn is None or conn.state is State.DISCONNECTED) and \
+                self.connection_delay(node.node_id, now_ms) == 0:
+            self._connect(node, now_ms)
+        return False
+
+    def connection_delay(self, node_id: int, now_ms: int) -> int:
+        conn = self._conns.get(node_id)
+        if conn is not None and conn.state is not State.DISCONNECTED:
+            return 2**31 - 1 if conn.state is not State.READY else 0
+        backoff = self._backoff.get(node_id)
+        if backoff is None:
+            return 0
+        return max(backoff.next_attempt_ms - now_ms, 0)
+
+    def is_connection_failed(self, node_id: int) -> bool:
+        backoff = self._backoff.get(node_id)
+        return backoff is not None and backoff.failures > 0
+
+    def api_version(self, node_id: int, api_key: int) -> int | None:
+        conn = self._conns.get(node_id)
+        return None if conn is None else conn.api_versions.get(api_key)
+
+    def in_flight_count(self, node_id: int | None = None) -> int:
+        if node_id is not None:
+            conn = self._conns.get(node_id)
+            return 0 if conn is None else len(conn.in_flight)
+        return sum(len(c.in_flight) for c in self._conns.values())
+
+    def _connect(self, node: Node, now_ms: int) -> None:
+        conn = self._conns.get(node.node_id)
+        if conn is None or (conn.host, conn.port) != (node.host, node.port):
+            if conn is not None:
+                self._close(conn, now_ms, NetworkError("broker address changed"))
+            conn = self._conns[node.node_id] = BrokerConnection(
+                node.node_id, node.host, node.port, self.options.socket)
+        try:
+            conn.connect(now_ms)
+        except NetworkError as exc:
+            self._connection_failed(conn, now_ms, str(exc))
+            return
+        self._selector.register(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
+        log.debug("connecting to node %d at %s", node.node_id, conn.address)
+
+    def send(self, node_id: int, api_key: int, message, handler, now_ms: int,
+             expect_response: bool = True, version: int | None = None) -> None:
+        """Send a request on a READY connection; ``handler(response, error)`` runs later
+        in ``poll`` (or now, with an error, if the connection fails on write)."""
+        conn = self._conns[node_id]
+        if version is None:
+            version = conn.api_versions[api_key]
+        deadline = now_ms + self.options.request_timeout_ms
+        try:
+            conn.send(api_key, version, message, handler, now_ms, deadline, expect_response)
+        except NetworkError as exc:
+            self._close(conn, now_ms, exc)
+            return
+        self._update_interest(conn)
+
+    def least_loaded_node(self, now_ms: int) -> Node | None:
+        """A broker to ask for metadata: connected with the fewest requests in flight,
+        else one we may connect to now; bootstrap servers if no broker is known."""
+        nodes = list(self.metadata.snapshot.nodes.values())
+        usable = [n for n in nodes if self.connection_delay(n.node_id, now_ms) == 0
+                  or self.is_ready(n.node_id)]
+        if not usable:
+            usable = [n for n in self.metadata.bootstrap_nodes
+                      if self.connection_delay(n.node_id, now_ms) == 0]
+        if not usable:
+            return None
+        self._random.shuffle(usable)
+        return min(usable, key=lambda n: (not self.is_ready(n.node_id),
+                                          self.in_flight_count(n.node_id)))
+
+    # ---- polling ------------------------------------------------------------------
+
+    def poll(self, timeout_ms: int, now_ms: int) -> None:
+        """One round of I/O: at most ``timeout_ms`` of waiting."""
+        timeout_ms = min(timeout_ms, self._maybe_update_metadata(now_ms))
+        timeout_ms = min(timeout_ms, self._next_deadline_ms(now_ms))
+        events = self._selector.select(max(timeout_ms, 0) / 1000.0)
+        now_ms = monotonic_ms()
+        completed: list[tuple] = []
+        for key, mask in events:
+            conn = key.data
+            if conn is None:
+                self._drain_wakeup()
+                continue
+            self._handle_events(conn, mask, now_ms, completed)
+        self._check_timeouts(now_ms)
+        for handler, response, error in completed:
+            if handler is not None:
+                handler(response, error)
+
+    def _handle_events(self, conn: BrokerConnection, mask: int, now_ms: int,
+                       completed: list) -> None:
+        try:
+            if conn.state is State.CONNECTING:
+                if mask & selectors.EVENT_WRITE:
+                    conn.finish_connect(now_ms)
+                    self._backoff.pop(conn.node_id, None)
+                    self._update_interest(conn)
+                return
+            if mask & selectors.EVENT_WRITE:
+                conn.write()
+                self._update_interest(conn)
+            if mask & selectors.EVENT_READ:
+                for request, response in conn.read(now_ms):
+                    if request.handler is conn._on_api_versions:
+                        conn._on_api_versions(response, None)
+                        continue
+                    completed.append((request.handler, response, None))
+            if conn.written:
+                completed.extend((h, None, None) for h in conn.written)
+                conn.written.clear()
+        except (NetworkError, ProtocolError, OSError) as exc:
+            if conn.state is State.CONNECTING:
+                self._connection_failed(conn, now_ms, str(exc))
+            else:
+                for request in self._close(conn, now_ms, exc, run_handlers=False):
+                    completed.append((request.handler, None, _as_network_error(exc)))
+
+    def _update_interest(self, conn: BrokerConnection) -> None:
+        if conn.sock is None:
+            return
+        events = selectors.EVENT_READ
+        if conn.wants_write:
+            events |= selectors.EVENT_WRITE
+        self._selector.modify(conn.sock, events, conn)
+
+    def _drain_wakeup(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def _next_deadline_ms(self, now_ms: int) -> int:
+        soonest = 2**31 - 1
+        for conn in self._conns.values():
+            for request in conn.in_flight.values():
+                soonest = min(soonest, request.deadline_ms - now_ms)
+                break  # answers come in order: the oldest expires first
+            if conn.state is State.CONNECTING:
+                soonest = min(soonest, conn.connect_started_ms +
+                              self.options.connection_setup_timeout_ms - now_ms)
+        return max(soonest, 0)
+
+    def _check_timeouts(self, now_ms: int) -> None:
+        for conn in list(self._conns.values()):
+            if conn.state is State.CONNECTING:
+                if now_ms - conn.connect_started_ms >= self.options.connection_setup_timeout_ms:
+                    self._connection_failed(
+                        conn, now_ms, f"connection to {conn.address} timed out after "
+                        f"{self.options.connection_setup_timeout_ms} ms")
+                continue
+            expired = conn.expired_request(now_ms)
+            if expired is not None:
+                # Java closes the connection: the broker may never answer anything after.
+                self._close(conn, now_ms, KafkaTimeoutError(
+                    f"request (api key {expired.api_key}) to node {conn.node_id} timed out "
+                    f"after {self.options.request_timeout_ms} ms (request.timeout.ms)"))
+            elif (conn.state is State.READY and not conn.in_flight and
+                  now_ms - conn.last_activity_ms > self.options.connections_max_idle_ms):
+                log.debug("closing idle connection to node %d", conn.node_id)
+                self._close(conn, now_ms, NetworkError("idle connection closed"))
+
+    def _connection_failed(self, conn: BrokerConnection, now_ms: int, reason: str) -> None:
+        self._unregister(conn)
+        conn.close()
+        if conn.has_more_addresses():  # another IP of the same host: try it at once
+            try:
+                conn.connect(now_ms)
+                self._selector.register(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE,
+                                        conn)
+                return
+            except NetworkError as exc:
+                reason = str(exc)
+        backoff = self._backoff.setdefault(conn.node_id, _Backoff())
+        backoff.failures += 1
+        delay = min(self.options.reconnect_backoff_ms * 2 ** (backoff.failures - 1),
+                    self.options.reconnect_backoff_max_ms)
+        delay = int(delay * self._random.uniform(0.8, 1.2))
+        backoff.next_attempt_ms = now_ms + delay
+        log.debug("node %d (%s): %s; next attempt in %d ms", conn.node_id, conn.address,
+                  reason, delay)
+        if conn.node_id == self._metadata_node:
+            self._metadata_node = None
+        if self._is_metadata_target(conn):
+            self.metadata.failed_update(now_ms, reason)
+
+    def _is_metadata_target(self, conn: BrokerConnection) -> bool:
+        return not self.metadata.snapshot.nodes or conn.node_id < 0
+
+    def _close(self, conn: BrokerConnection, now_ms: int, error: BaseException,
+               run_handlers: bool = True) -> list:
+        """Close a connection; fail its requests (or return them to the caller)."""
+        self._unregister(conn)
+        failed = conn.close()
+        log.log(logging.DEBUG if self._closing else logging.INFO,
+                "disconnected from node %d (%s): %s", conn.node_id, conn.address, error)
+        backoff = self._backoff.setdefault(conn.node_id, _Backoff())
+        backoff.next_attempt_ms = now_ms + self.options.reconnect_backoff_ms
+        if conn.node_id == self._metadata_node:
+            self._metadata_node = None
+        self.metadata.request_update()  # leadership may have moved with the disconnect
+        if run_handlers:
+            err = _as_network_error(error)
+            for request in failed:
+                if request.handler is not None:
+                    request.handler(None, err)
+            return []
+        return failed
+
+    def _unregister(self, conn: BrokerConnection) -> None:
+        if conn.sock is not None:
+            try:
+                self._selector.unregister(conn.sock)
+            except (KeyError, ValueError):
+                pass
+
+    # ---- metadata updater ---------------------------------------------------------
+
+    def _maybe_update_metadata(self, now_ms: int) -> int:
+        """Send a metadata request if one is due; returns ms until the next check."""
+        wait = self.metadata.time_to_next_update(now_ms)
+        if wait > 0 or self._metadata_node is not None:
+            return wait if self._metadata_node is None else self.options.request_timeout_ms
+        node = self.least_loaded_node(now_ms)
+        if node is None:
+            return self.options.reconnect_backoff_ms
+        if not self.ready(node, now_ms):
+            return self.options.reconnect_backoff_ms
+        topics = self.metadata.topics_to_request(now_ms)
+        version = self.api_version(node.node_id, METADATA_KEY)
+        request = MetadataRequest(
+            topics=[MetadataRequestTopic(name=t) for t in topics],
+            allow_auto_topic_creation=True)
+        self._metadata_node = node.node_id
+        self.metadata.on_request_sent(now_ms)
+        self.send(node.node_id, METADATA_KEY, request,
+                  lambda response, error: self._on_metadata(node.node_id, response, error),
+                  now_ms, version=version)
+        return self.options.request_timeout_ms
+
+    def _on_metadata(self, node_id: int, response, error) -> None:
+        if self._metadata_node == node_id:
+            self._metadata_node = None
+        now_ms = monotonic_ms()
+        if error is not None:
+            self.metadata.failed_update(now_ms, str(error))
+            return
+        if not response.brokers:
+            self.metadata.failed_update(now_ms, f"node {node_id} sent metadata with no brokers")
+            return
+        self.metadata.update(response, now_ms)
+
+    def close(self) -> None:
+        self._closing = True
+        now_ms = monotonic_ms()
+        for conn in list(self._conns.values()):
+            self._close(conn, now_ms, NetworkError("the producer is closing"))
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+
+def _as_network_error(error: BaseException) -> BaseException:
+    if isinstance(error, (NetworkError, KafkaTimeoutError)):
+        return error
+    return NetworkError(str(error))
+

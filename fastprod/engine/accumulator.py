@@ -1,0 +1,407 @@
+"""RecordAccumulator: per-partition queues of batches between send() and the sender.
+
+The shape is Java's RecordAccumulator: ``append`` from the caller's thread; ``ready``,
+``drain``, ``expired_batches`` and ``reenqueue`` from the sender thread, each taking the
+current immutable ClusterSnapshot and ``now_ms`` (a monotonic clock in milliseconds)
+as arguments, so unit tests drive it with a fake clock.
+
+Threads: one lock guards the deques, the partitioners' sticky state and the sets below.
+Memory for a new batch is reserved from the BufferPool outside the lock, because that
+may block for up to max.block.ms.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
+
+from fastprod.cluster.snapshot import ClusterSnapshot
+from fastprod.engine.batch import ProducerBatch
+from fastprod.engine.buffer_pool import BufferPool
+from fastprod.engine.futures import DeliveryCallback, RecordFuture
+from fastprod.kernels import RECORD_BATCH_OVERHEAD, BatchBuilder
+
+UNKNOWN_PARTITION = -1
+
+# Java's CompressionRatioEstimator: move the per-topic estimate quickly towards worse
+# ratios (to keep batches under batch.size) and slowly towards better ones.
+_RATIO_DETERIORATE_STEP = 0.05
+_RATIO_IMPROVING_STEP = 0.005
+
+TP = tuple[str, int]
+
+
+class AppendResult(NamedTuple):
+    future: RecordFuture | None
+    partition: int
+    batch_is_full: bool
+    new_batch_created: bool
+    abort_for_new_batch: bool
+
+
+class ReadyCheckResult(NamedTuple):
+    ready_nodes: set[int]
+    next_ready_check_delay_ms: int
+    unknown_leader_topics: set[str]
+
+
+@dataclass
+class _TopicInfo:
+    deques: dict[int, collections.deque[ProducerBatch]] = field(default_factory=dict)
+    partitioner: object | None = None  # BuiltInPartitioner for sticky (unkeyed) records
+    compression_ratio: float = 1.0
+
+
+def record_size_upper_bound(key: bytes | None, value: bytes | None, headers) -> int:
+    """A record's largest possible encoded size, batch header included (Java's
+    AbstractRecords.estimateSizeInBytesUpperBound for magic 2)."""
+    size = RECORD_BATCH_OVERHEAD + 21 + 5 + 5  # length, attributes, deltas, lengths
+    size += 0 if key is None else len(key)
+    size += 0 if value is None else len(value)
+    if headers:
+        for hkey, hvalue in headers:
+            size += 10 + len(hkey) * 4 + (0 if hvalue is None else len(hvalue))
+    return size
+
+
+class RecordAccumulator:
+    def __init__(self, *, batch_size: int, compression_type: int,
+                 compression_level: int | None, linger_ms: int, retry_backoff_ms: int,
+                 retry_backoff_max_ms: int, delivery_timeout_ms: int, pool: BufferPool,
+                 partitioner_factory: Callable[[str], object]) -> None:
+        self.batch_size = batch_size
+        self.compression_type = compression_type
+        self.compression_level = compression_level
+        self.linger_ms = linger_ms
+        self.retry_backoff_ms = retry_backoff_ms
+        self.retry_backoff_max_ms = retry_backoff_max_ms
+        self.delivery_timeout_ms = delivery_timeout_ms
+        self.pool = pool
+        self._partitioner_factory = partitioner_factory
+        self._lock = threading.Lock()
+        self._topics: dict[str, _TopicInfo] = {}
+        self._incomplete: set[ProducerBatch] = set()
+        self._muted: set[TP] = set()
+        self._drain_index: dict[int, int] = {}
+        self._flushes_in_progress = 0
+        self._appends_in_progress = 0
+        self._closed = False
+        self._nodes_cache: tuple[int, dict[int, list[TP]]] = (-1, {})
+        self._all_done = threading.Condition(self._lock)
+
+    # ---- caller thread -------------------------------------------------------------
+
+    def append(self, topic: str, partition: int, timestamp: int, key: bytes | None,
+               value: bytes | None, headers, callback: DeliveryCallback | None,
+               max_block_ms: int, now_ms: int, snapshot: ClusterSnapshot,
+               abort_on_new_batch: bool = False) -> AppendResult:
+        """Append a record to its partition's open batch, opening one if needed.
+
+        ``partition`` UNKNOWN_PARTITION means "sticky": the built-in partitioner picks it
+        and switches after batch.size bytes, as in Java (KIP-794).
+        """
+        reserved = 0
+        with self._lock:
+            self._appends_in_progress += 1
+            info = self._topics.get(topic)
+            if info is None:
+                info = self._topics[topic] = _TopicInfo(
+                    partitioner=self._partitioner_factory(topic))
+        try:
+            while True:
+                with self._lock:
+                    if self._closed:
+                        from fastprod.errors import ProducerClosedError
+                        raise ProducerClosedError("cannot send: the producer is closed")
+                    sticky = partition == UNKNOWN_PARTITION
+                    if sticky:
+                        effective, dq = self._sticky_deque(info, snapshot)
+                    else:
+                        effective = partition
+                        dq = info.deques.get(effective)
+                        if dq is None:
+                            dq = info.deques[effective] = collections.deque()
+                    result = self._try_append(dq, effective, timestamp, key, value, headers,
+                                              callback, now_ms)
+                    if result is None and reserved:
+                        result = self._append_new_batch(info, topic, effective, dq, timestamp,
+                                                        key, value, headers, callback, now_ms,
+                                                        reserved)
+                        reserved = 0
+                    if result is not None:
+                        if sticky:
+                            info.partitioner.update_partition_info(
+                                result[1], snapshot, enforce_switch=_all_full(dq))
+                        return result[0]
+                if abort_on_new_batch:
+                    return AppendResult(None, effective, False, False, True)
+                # Reserve memory outside the lock: this may block for max.block.ms.
+                need = max(self.batch_size, record_size_upper_bound(key, value, headers))
+                self.pool.allocate(need, max_block_ms)
+                reserved = need
+        finally:
+            with self._lock:
+                self._appends_in_progress -= 1
+            if reserved:  # another thread opened a batch we could use
+                self.pool.deallocate(reserved)
+
+    @staticmethod
+    def _sticky_deque(info: _TopicInfo, snapshot: ClusterSnapshot):
+        """The sticky partition and its deque. If every batch there is full, finish a
+        switch that was held back so as not to leave a half-filled batch (Java's
+        partitionChanged + updatePartitionInfo(0, enforce) in append)."""
+        partitioner = info.partitioner
+        while True:
+            partition = partitioner.peek_partition(snapshot)
+            dq = info.deques.get(partition)
+            if dq is None:
+                dq = info.deques[partition] = collections.deque()
+            if not (dq and _all_full(dq) and
+                    partitioner.update_partition_info(0, snapshot, enforce_switch=True)):
+                return partition, dq
+
+    def _try_append(self, dq, partition, timestamp, key, value, headers, callback, now_ms):
+        if not dq:
+            return None
+        last = dq[-1]
+        if last.full:
+            return None
+        appended = last.try_append(timestamp, key, value, headers, callback, now_ms)
+        if appended < 0:
+            return None
+        full = len(dq) > 1 or last.full
+        return AppendResult(last.futures[-1], partition, full, False, False), appended
+
+    def _append_new_batch(self, info, topic, partition, dq, timestamp, key, value, headers,
+                          callback, now_ms, reserved):
+        builder = BatchBuilder(self.compression_type, self.batch_size,
+                               self.compression_level)
+        if self.compression_type:
+            builder.estimated_compression_ratio = info.compression_ratio
+        batch = ProducerBatch(topic, partition, builder, now_ms, reserved)
+        appended = batch.try_append(timestamp, key, value, headers, callback, now_ms)
+        assert appended > 0  # the first record always fits
+        dq.append(batch)
+        self._incomplete.add(batch)
+        full = len(dq) > 1 or batch.full
+        return AppendResult(batch.futures[-1], partition, full, True, False), appended
+
+    # ---- sender thread -------------------------------------------------------------
+
+    def _partitions_by_node(self, snapshot: ClusterSnapshot) -> dict[int, list[TP]]:
+        version, by_node = self._nodes_cache
+        if version != snapshot.version:
+            by_node = {}
+            for topic, parts in snapshot.topics.items():
+                for p in parts:
+                    if p.leader >= 0:
+                        by_node.setdefault(p.leader, []).append((topic, p.partition))
+            self._nodes_cache = (snapshot.version, by_node)
+        return by_node
+
+    def _backoff_ms(self, batch: ProducerBatch) -> int:
+        """Exponential retry backoff (Java's ExponentialBackoff without jitter)."""
+        if batch.attempts <= 0:
+            return 0
+        backoff = self.retry_backoff_ms * (2 ** (batch.attempts - 1))
+        return min(backoff, self.retry_backoff_max_ms)
+
+    def ready(self, snapshot: ClusterSnapshot, now_ms: int) -> ReadyCheckResult:
+        """Which leaders have a batch worth sending now, and how long until the next."""
+        ready_nodes: set[int] = set()
+        unknown: set[str] = set()
+        next_delay = 2**31 - 1
+        with self._lock:
+            exhausted = self.pool.queued > 0
+            force = exhausted or self._closed or self._flushes_in_progress > 0
+            for topic, info in self._topics.items():
+                parts = snapshot.topics.get(topic)
+                for partition, dq in info.deques.items():
+                    if not dq:
+                        continue
+                    leader = -1
+                    if parts is not None and partition < len(parts):
+                        leader = parts[partition].leader
+                    if leader < 0:
+                        unknown.add(topic)
+                        continue
+                    if leader in ready_nodes or (topic, partition) in self._muted:
+                        continue
+                    batch = dq[0]
+                    backoff = self._backoff_ms(batch) if batch.in_retry else 0
+                    waited = now_ms - batch.last_attempt_ms
+                    backing_off = batch.in_retry and waited < backoff
+                    time_to_wait = backoff if batch.in_retry else self.linger_ms
+                    full = len(dq) > 1 or batch.full
+                    expired = waited >= time_to_wait
+                    if (full or expired or force) and not backing_off:
+                        ready_nodes.add(leader)
+                    else:
+                        next_delay = min(next_delay, max(time_to_wait - waited, 0))
+        return ReadyCheckResult(ready_nodes, next_delay, unknown)
+
+    def drain(self, snapshot: ClusterSnapshot, nodes: set[int], max_size: int,
+              now_ms: int) -> dict[int, list[ProducerBatch]]:
+        """Take at most one batch per partition for each ready node, up to about
+        max_size bytes per node, starting where the last drain of that node stopped
+        (fairness). The batches are encoded here, outside the lock, so compression
+        never blocks send()."""
+        by_node = self._partitions_by_node(snapshot)
+        out: dict[int, list[ProducerBatch]] = {}
+        with self._lock:
+            for node in nodes:
+                tps = by_node.get(node)
+                if tps:
+                    batches = self._drain_node(node, tps, max_size, now_ms)
+                    if batches:
+                        out[node] = batches
+        for batches in out.values():
+            for batch in batches:
+                batch.records()
+                self._update_compression_ratio(batch)
+        return out
+
+    def _drain_node(self, node: int, tps: list[TP], max_size: int,
+                    now_ms: int) -> list[ProducerBatch]:
+        ready: list[ProducerBatch] = []
+        size = 0
+        start = i = self._drain_index.get(node, 0) % len(tps)
+        while True:
+            topic, partition = tps[i]
+            i = (i + 1) % len(tps)
+            info = self._topics.get(topic)
+            dq = None if info is None else info.deques.get(partition)
+            if dq and (topic, partition) not in self._muted:
+                first = dq[0]
+                backing_off = (first.in_retry and
+                               now_ms - first.last_attempt_ms < self._backoff_ms(first))
+                if not backing_off:
+                    # Estimated (uncompressed) size; the first batch always goes, so a
+                    # batch larger than max_size still leaves, alone.
+                    if ready and size + first.estimated_size_in_bytes > max_size:
+                        break
+                    batch = dq.popleft()
+                    batch.drained_ms = now_ms
+                    size += batch.estimated_size_in_bytes
+                    ready.append(batch)
+            if i == start:
+                break
+        self._drain_index[node] = i
+        return ready
+
+    def _update_compression_ratio(self, batch: ProducerBatch) -> None:
+        if not self.compression_type or batch.in_retry:
+            return
+        observed = len(batch.records()) / batch.builder.size_in_bytes
+        info = self._topics.get(batch.topic)
+        if info is None:
+            return
+        current = info.compression_ratio
+        if observed > current:
+            info.compression_ratio = max(current + _RATIO_DETERIORATE_STEP, observed)
+        elif observed < current:
+            info.compression_ratio = max(current - _RATIO_IMPROVING_STEP, observed)
+
+    def expired_batches(self, now_ms: int) -> list[ProducerBatch]:
+        """Remove and return queued batches past delivery.timeout.ms (oldest first)."""
+        expired = []
+        with self._lock:
+            for info in self._topics.values():
+                for dq in info.deques.values():
+                    while dq and dq[0].has_reached_delivery_timeout(self.delivery_timeout_ms,
+                                                                    now_ms):
+                        batch = dq.popleft()
+                        batch.full = True
+                        expired.append(batch)
+        return expired
+
+    def reenqueue(self, batch: ProducerBatch, now_ms: int) -> None:
+        """Put a batch that must be retried back at the head of its partition's queue."""
+        batch.reenqueued(now_ms)
+        with self._lock:
+            info = self._topics[batch.topic]
+            info.deques.setdefault(batch.partition, collections.deque()).appendleft(batch)
+
+    def mute(self, tp: TP) -> None:
+        with self._lock:
+            self._muted.add(tp)
+
+    def unmute(self, tp: TP) -> None:
+        with self._lock:
+            self._muted.discard(tp)
+
+    def deallocate(self, batch: ProducerBatch) -> None:
+        """A batch is completed: give back its memory and forget it."""
+        with self._lock:
+            self._incomplete.discard(batch)
+            if not self._incomplete:
+                self._all_done.notify_all()
+        if batch.reserved_bytes:
+            self.pool.deallocate(batch.reserved_bytes)
+            batch.reserved_bytes = 0
+
+    # ---- flush and close -----------------------------------------------------------
+
+    def begin_flush(self) -> None:
+        with self._lock:
+            self._flushes_in_progress += 1
+
+    def end_flush(self) -> None:
+        with self._lock:
+            self._flushes_in_progress -= 1
+
+    def await_flush_completion(self, timeout_s: float | None) -> bool:
+        """Wait until every batch created so far is completed; False on timeout."""
+        with self._lock:
+            pending = set(self._incomplete)
+        for batch in pending:
+            if not batch.result.wait(timeout_s):
+                return False
+        return True
+
+    def has_undrained(self) -> bool:
+        with self._lock:
+            return any(dq for info in self._topics.values() for dq in info.deques.values())
+
+    def has_incomplete(self) -> bool:
+        with self._lock:
+            return bool(self._incomplete)
+
+    def appends_in_progress(self) -> bool:
+        return self._appends_in_progress > 0
+
+    def close(self) -> None:
+        """No more appends; what is queued still goes out (ready treats it as full)."""
+        with self._lock:
+            self._closed = True
+
+    def abort_undrained_batches(self, error: BaseException) -> None:
+        """Fail every batch still queued (forced close, fatal error)."""
+        with self._lock:
+            batches = [b for info in self._topics.values() for dq in info.deques.values()
+                       for b in dq]
+            for info in self._topics.values():
+                for dq in info.deques.values():
+                    dq.clear()
+        for batch in batches:
+            batch.abort(error)
+            self.deallocate(batch)
+
+    def incomplete_batches(self) -> list[ProducerBatch]:
+        with self._lock:
+            return list(self._incomplete)
+
+    def queued_bytes_by_partition(self, topic: str) -> dict[int, int]:
+        with self._lock:
+            info = self._topics.get(topic)
+            if info is None:
+                return {}
+            return {p: sum(b.estimated_size_in_bytes for b in dq)
+                    for p, dq in info.deques.items()}
+
+
+def _all_full(dq) -> bool:
+    """Java's allBatchesFull: only switch sticky partitions once no batch is half open."""
+    return not dq or dq[-1].full

@@ -1,0 +1,277 @@
+"""Sender: the background loop that turns ready batches into Produce requests.
+
+Java's Sender, reduced to what a producer without transactions needs (idempotence and
+transactions hook in through ``transaction_manager`` later). ``run_once`` is the
+straight sequence ready -> connect -> drain -> expire -> send, then one network poll;
+responses come back through ``_handle_produce_response`` inside that poll.
+
+Threads: everything here runs on the sender thread, except ``wakeup`` and
+``initiate_close``/``force_close``, which only set flags and wake the poll.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+
+from fastprod import protocol
+from fastprod.clock import monotonic_ms
+from fastprod.cluster.client import NetworkClient
+from fastprod.cluster.metadata import Metadata
+from fastprod.engine.accumulator import RecordAccumulator
+from fastprod.engine.batch import ProducerBatch
+from fastprod.errors import (
+    KafkaError,
+    KafkaTimeoutError,
+    NetworkError,
+    ProducerClosedError,
+    RecordTooLargeError,
+    UnsupportedVersionError,
+    error_for_code,
+)
+from fastprod.protocol.messages.produce import (
+    PartitionProduceData,
+    ProduceRequest,
+    TopicProduceData,
+)
+
+log = logging.getLogger("fastprod.engine")
+
+PRODUCE_KEY = protocol.PRODUCE_KEY
+_TOPIC_ID_VERSION = 13  # Produce v13+ names topics by id (KIP-516)
+_ZSTD_MIN_VERSION = 7
+
+
+class Sender:
+    def __init__(self, client: NetworkClient, metadata: Metadata,
+                 accumulator: RecordAccumulator, *, acks: int, retries: int,
+                 max_request_size: int, request_timeout_ms: int, delivery_timeout_ms: int,
+                 guarantee_message_order: bool, transactional_id: str | None = None) -> None:
+        self.client = client
+        self.metadata = metadata
+        self.accumulator = accumulator
+        self.acks = acks
+        self.retries = retries
+        self.max_request_size = max_request_size
+        self.request_timeout_ms = request_timeout_ms
+        self.delivery_timeout_ms = delivery_timeout_ms
+        self.guarantee_message_order = guarantee_message_order
+        self.transactional_id = transactional_id
+        self._in_flight: dict[tuple[str, int], list[ProducerBatch]] = defaultdict(list)
+        self.running = True
+        self._forced = False
+        self.fatal_error: BaseException | None = None
+
+    # ---- other threads --------------------------------------------------------------
+
+    def wakeup(self) -> None:
+        self.client.wakeup()
+
+    def initiate_close(self) -> None:
+        """Stop taking new work once what is queued and in flight is done."""
+        self.accumulator.close()
+        self.running = False
+        self.wakeup()
+
+    def force_close(self) -> None:
+        """Stop now: every incomplete batch fails."""
+        self._forced = True
+        self.initiate_close()
+
+    # ---- the loop -------------------------------------------------------------------
+
+    def run(self) -> None:
+        log.debug("sender thread started")
+        while self.running:
+            self._run_once_safely()
+        # Graceful close: deliver what was accepted before close() (Java does the same).
+        while not self._forced and (self.accumulator.has_undrained() or
+                                    self.client.in_flight_count() > 0):
+            self._run_once_safely()
+        if self._forced or self.accumulator.has_incomplete():
+            error = ProducerClosedError("the producer was closed before the record was sent")
+            self.accumulator.abort_undrained_batches(error)
+            for batch in self.accumulator.incomplete_batches():
+                self._fail_batch(batch, error)
+        self.client.close()
+        self.metadata.close()
+        self.accumulator.pool.close()
+        log.debug("sender thread stopped")
+
+    def _run_once_safely(self) -> None:
+        try:
+            self.run_once(monotonic_ms())
+        except Exception:  # the thread must survive anything a response can cause
+            log.exception("unexpected error in the fastprod sender thread")
+
+    def run_once(self, now_ms: int) -> None:
+        poll_timeout_ms = self.send_producer_data(now_ms)
+        self.client.poll(poll_timeout_ms, now_ms)
+
+    def send_producer_data(self, now_ms: int) -> int:
+        """Send what is ready; returns how long the poll may sleep."""
+        snapshot = self.metadata.snapshot
+        result = self.accumulator.ready(snapshot, now_ms)
+        if result.unknown_leader_topics:
+            for topic in result.unknown_leader_topics:
+                self.metadata.add_topic(topic, now_ms)
+            self.metadata.request_update()
+        ready_nodes = set()
+        not_ready_timeout_ms = 2**31 - 1
+        for node_id in result.ready_nodes:
+            node = snapshot.nodes.get(node_id)
+            if node is not None and self.client.ready(node, now_ms):
+                ready_nodes.add(node_id)
+            else:
+                not_ready_timeout_ms = min(not_ready_timeout_ms,
+                                           max(self.client.connection_delay(node_id, now_ms), 1))
+        batches = self.accumulator.drain(snapshot, ready_nodes, self.max_request_size, now_ms)
+        for node_batches in batches.values():
+            for batch in node_batches:
+                tp = (batch.topic, batch.partition)
+                self._in_flight[tp].append(batch)
+                if self.guarantee_message_order:
+                    self.accumulator.mute(tp)
+        self._expire(now_ms)
+        for node_id, node_batches in batches.items():
+            self._send_produce_request(node_id, node_batches, now_ms)
+        poll_timeout_ms = min(result.next_ready_check_delay_ms, not_ready_timeout_ms,
+                              self._next_expiry_ms(now_ms))
+        if ready_nodes and self.accumulator.has_undrained():
+            poll_timeout_ms = 0  # more to send as soon as the requests are out
+        return max(poll_timeout_ms, 0)
+
+    # ---- expiry ---------------------------------------------------------------------
+
+    def _expire(self, now_ms: int) -> None:
+        expired = self.accumulator.expired_batches(now_ms)
+        for tp, batches in list(self._in_flight.items()):
+            for batch in list(batches):
+                if batch.has_reached_delivery_timeout(self.delivery_timeout_ms, now_ms):
+                    expired.append(batch)
+        for batch in expired:
+            self._fail_batch(batch, KafkaTimeoutError(
+                f"expiring {batch.record_count} record(s) for {batch.topic}-{batch.partition}: "
+                f"{now_ms - batch.created_ms} ms has passed since batch creation "
+                f"(delivery.timeout.ms={self.delivery_timeout_ms})"))
+
+    def _next_expiry_ms(self, now_ms: int) -> int:
+        soonest = 2**31 - 1
+        for batches in self._in_flight.values():
+            for batch in batches:
+                soonest = min(soonest, batch.created_ms + self.delivery_timeout_ms - now_ms)
+        return soonest
+
+    # ---- requests and responses -----------------------------------------------------
+
+    def _send_produce_request(self, node_id: int, batches: list[ProducerBatch],
+                              now_ms: int) -> None:
+        version = self.client.api_version(node_id, PRODUCE_KEY)
+        needs = _ZSTD_MIN_VERSION if self.accumulator.compression_type == 4 else 3
+        if version is None or version < needs:
+            error = UnsupportedVersionError(
+                f"node {node_id} does not support Produce v{needs} or newer")
+            for batch in batches:
+                self._fail_batch(batch, error)
+            return
+        snapshot = self.metadata.snapshot
+        by_topic: dict[str, list[PartitionProduceData]] = defaultdict(list)
+        by_tp: dict[tuple[str, int], ProducerBatch] = {}
+        for batch in batches:
+            by_topic[batch.topic].append(PartitionProduceData(batch.partition, batch.records()))
+            by_tp[(batch.topic, batch.partition)] = batch
+        topic_data = []
+        for topic, partitions in by_topic.items():
+            if version >= _TOPIC_ID_VERSION:
+                topic_data.append(TopicProduceData(
+                    topic_id=snapshot.topic_ids[topic], partition_data=partitions))
+            else:
+                topic_data.append(TopicProduceData(name=topic, partition_data=partitions))
+        request = ProduceRequest(transactional_id=self.transactional_id, acks=self.acks,
+                                 timeout_ms=self.request_timeout_ms, topic_data=topic_data)
+        ids = {snapshot.topic_ids.get(t): t for t in by_topic} if version >= _TOPIC_ID_VERSION \
+            else None
+
+        def on_response(response, error) -> None:
+            self._handle_produce_response(node_id, by_tp, ids, response, error)
+
+        self.client.send(node_id, PRODUCE_KEY, request, on_response, now_ms,
+                         expect_response=self.acks != 0, version=version)
+
+    def _handle_produce_response(self, node_id: int, by_tp, ids, response, error) -> None:
+        now_ms = monotonic_ms()
+        if error is not None:
+            log.debug("produce request to node %d failed: %s", node_id, error)
+            for batch in by_tp.values():
+                self._complete_batch(batch, error, -1, -1, None, now_ms)
+            return
+        if response is None:  # acks=0: written, and that is all we will ever know
+            for batch in by_tp.values():
+                self._complete_batch(batch, None, -1, -1, None, now_ms)
+            return
+        for topic_response in response.responses:
+            topic = topic_response.name if ids is None else ids.get(topic_response.topic_id)
+            for pr in topic_response.partition_responses:
+                batch = by_tp.pop((topic, pr.index), None)
+                if batch is None:
+                    log.warning("produce response from node %d for %s-%d that was not asked",
+                                node_id, topic, pr.index)
+                    continue
+                error = None
+                if pr.error_code:
+                    error = error_for_code(pr.error_code, pr.error_message)
+                record_errors = None
+                if pr.record_errors:
+                    record_errors = {e.batch_index: error_for_code(
+                        pr.error_code, e.batch_index_error_message) for e in pr.record_errors}
+                self._complete_batch(batch, error, pr.base_offset, pr.log_append_time_ms,
+                                     record_errors, now_ms)
+        for batch in by_tp.values():  # the broker skipped a partition: treat as retriable
+            self._complete_batch(batch, NetworkError(
+                f"node {node_id} sent no response for {batch.topic}-{batch.partition}"),
+                -1, -1, None, now_ms)
+
+    def _complete_batch(self, batch: ProducerBatch, error: BaseException | None,
+                        base_offset: int, log_append_time: int, record_errors,
+                        now_ms: int) -> None:
+        if error is None:
+            self._finish(batch)
+            if batch.complete(base_offset, log_append_time):
+                self.accumulator.deallocate(batch)
+            return
+        if isinstance(error, KafkaError) and error.invalid_metadata or \
+                isinstance(error, NetworkError):
+            self.metadata.request_update()
+        if record_errors is None and self._can_retry(batch, error, now_ms):
+            log.warning("retrying %s-%d (attempt %d) after %s", batch.topic, batch.partition,
+                        batch.attempts + 1, error)
+            self._finish(batch)
+            self.accumulator.reenqueue(batch, now_ms)
+            return
+        if isinstance(error, RecordTooLargeError) or getattr(error, "code", None) == 10:
+            error = RecordTooLargeError(
+                f"the batch for {batch.topic}-{batch.partition} ({len(batch.records())} bytes, "
+                f"{batch.record_count} records) is larger than the broker accepts: {error}")
+        self._fail_batch(batch, error, record_errors)
+
+    def _can_retry(self, batch: ProducerBatch, error: BaseException, now_ms: int) -> bool:
+        retriable = isinstance(error, NetworkError) or getattr(error, "retriable", False)
+        return (retriable and not batch.is_done() and batch.attempts < self.retries and
+                not batch.has_reached_delivery_timeout(self.delivery_timeout_ms, now_ms))
+
+    def _fail_batch(self, batch: ProducerBatch, error: BaseException,
+                    record_errors=None) -> None:
+        self._finish(batch)
+        if batch.complete(-1, -1, error, record_errors):
+            self.accumulator.deallocate(batch)
+
+    def _finish(self, batch: ProducerBatch) -> None:
+        """The batch is no longer in flight (answered, expired or failed)."""
+        tp = (batch.topic, batch.partition)
+        batches = self._in_flight.get(tp)
+        if batches is not None and batch in batches:
+            batches.remove(batch)
+            if not batches:
+                del self._in_flight[tp]
+        if self.guarantee_message_order:
+            self.accumulator.unmute(tp)

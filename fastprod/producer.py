@@ -1,0 +1,290 @@
+"""Producer: the engine in-process, the caller's thread plus one sender thread.
+
+``send()`` serializes, partitions and appends to the accumulator in the caller's thread
+and returns a RecordFuture at once; the sender thread (``fastprod-sender``) batches,
+compresses, sends, retries and completes the futures.
+
+Callbacks: ``on_delivery(metadata, error)`` and ``RecordFuture.add_done_callback``
+run on the sender thread, as in the Java client; keep them short, and do not call
+``flush()`` or ``close()`` from one (``close()`` there does not wait).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from fastprod.clock import monotonic_ms, wall_ms
+from fastprod.cluster.client import ClientOptions, NetworkClient
+from fastprod.cluster.connection import SocketOptions
+from fastprod.cluster.metadata import Metadata
+from fastprod.cluster.snapshot import ClusterSnapshot, PartitionInfo
+from fastprod.compression import compression_from_config
+from fastprod.config import ProducerConfig
+from fastprod.engine.accumulator import RecordAccumulator, record_size_upper_bound
+from fastprod.engine.buffer_pool import BufferPool
+from fastprod.engine.futures import (
+    DeliveryCallback,
+    ProduceRequestResult,
+    RecordFuture,
+    RecordMetadata,
+)
+from fastprod.engine.sender import Sender
+from fastprod.errors import (
+    ConfigError,
+    KafkaTimeoutError,
+    ProducerClosedError,
+    RecordTooLargeError,
+)
+from fastprod.partitioners import (
+    BuiltInPartitioner,
+    PartitionerConfig,
+    record_partition,
+    resolve_partitioner,
+)
+from fastprod.serializers import is_bytes_passthrough, resolve_serializer
+
+log = logging.getLogger("fastprod")
+
+Headers = Sequence[tuple[str, "bytes | None"]] | Mapping[str, "bytes | None"]
+
+_client_ids = iter(range(1, 2**31))
+_client_id_lock = threading.Lock()
+
+
+class Producer:
+    """A Kafka producer with the Java client's behaviour.
+
+    ``Producer({"bootstrap.servers": "localhost:9092", "linger.ms": 10})`` or
+    ``Producer(bootstrap_servers="localhost:9092", linger_ms=10)``; every key is a Java
+    producer config name (see ``fastprod.config``).
+    """
+
+    def __init__(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        cfg = self.config = ProducerConfig(config, **kwargs)
+        if cfg.security_protocol != "PLAINTEXT":
+            raise ConfigError(f"security.protocol={cfg.security_protocol} is not supported "
+                              f"yet: only PLAINTEXT is")
+        if cfg.transactional_id is not None:
+            raise ConfigError("transactional.id is not supported yet")
+        with _client_id_lock:
+            self.client_id = cfg.client_id or f"fastprod-{next(_client_ids)}"
+        self._key_serializer = resolve_serializer(cfg.key_serializer, is_key=True)
+        self._value_serializer = resolve_serializer(cfg.value_serializer, is_key=False)
+        self._key_passthrough = is_bytes_passthrough(self._key_serializer)
+        self._value_passthrough = is_bytes_passthrough(self._value_serializer)
+        self._partitioner = resolve_partitioner(cfg.partitioner_class, cfg.as_dict())
+        self._partitioner_config = PartitionerConfig.from_config(cfg)
+        self._max_block_ms = cfg.max_block_ms
+        self._max_request_size = cfg.max_request_size
+        self._buffer_memory = cfg.buffer_memory
+
+        self._metadata = Metadata(
+            list(cfg.bootstrap_addresses), metadata_max_age_ms=cfg.metadata_max_age_ms,
+            metadata_max_idle_ms=cfg.metadata_max_idle_ms,
+            refresh_backoff_ms=cfg.retry_backoff_ms,
+            refresh_backoff_max_ms=cfg.retry_backoff_max_ms)
+        codec, level = compression_from_config(cfg)
+        batch_size = max(cfg.batch_size, 1)  # batch.size=0 means one record per batch
+        self._accumulator = RecordAccumulator(
+            batch_size=batch_size, compression_type=codec, compression_level=level,
+            linger_ms=cfg.linger_ms, retry_backoff_ms=cfg.retry_backoff_ms,
+            retry_backoff_max_ms=cfg.retry_backoff_max_ms,
+            delivery_timeout_ms=cfg.delivery_timeout_ms, pool=BufferPool(cfg.buffer_memory),
+            partitioner_factory=lambda topic: BuiltInPartitioner(topic, batch_size))
+        self._client = NetworkClient(self._metadata, ClientOptions(
+            socket=SocketOptions(send_buffer_bytes=cfg.send_buffer_bytes,
+                                 receive_buffer_bytes=cfg.receive_buffer_bytes,
+                                 client_id=self.client_id,
+                                 client_dns_lookup=cfg.client_dns_lookup),
+            max_in_flight=cfg.max_in_flight_requests_per_connection,
+            request_timeout_ms=cfg.request_timeout_ms,
+            reconnect_backoff_ms=cfg.reconnect_backoff_ms,
+            reconnect_backoff_max_ms=cfg.reconnect_backoff_max_ms,
+            connections_max_idle_ms=cfg.connections_max_idle_ms,
+            connection_setup_timeout_ms=cfg.socket_connection_setup_timeout_ms,
+            connection_setup_timeout_max_ms=cfg.socket_connection_setup_timeout_max_ms))
+        self._sender = Sender(
+            self._client, self._metadata, self._accumulator, acks=cfg.acks,
+            retries=cfg.retries, max_request_size=cfg.max_request_size,
+            request_timeout_ms=cfg.request_timeout_ms,
+            delivery_timeout_ms=cfg.delivery_timeout_ms,
+            guarantee_message_order=cfg.max_in_flight_requests_per_connection == 1)
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._thread = threading.Thread(target=self._sender.run, daemon=True,
+                                        name=f"fastprod-sender-{self.client_id}")
+        self._thread.start()
+        log.info("producer %s started (bootstrap %s)", self.client_id,
+                 ",".join(cfg.bootstrap_servers))
+
+    # ---- sending ----------------------------------------------------------------------
+
+    def send(self, topic: str, value: Any = None, key: Any = None,
+             partition: int | None = None, timestamp: int | None = None,
+             headers: Headers | None = None,
+             on_delivery: DeliveryCallback | None = None) -> RecordFuture:
+        """Queue one record; returns its future at once (blocking only while metadata
+        is unknown or the buffer is full, up to max.block.ms).
+
+        ``on_delivery(metadata, error)`` runs on the sender thread once the record is
+        written (metadata set) or has failed (error set).
+        """
+        if self._closed:
+            raise ProducerClosedError("cannot send: the producer is closed")
+        if type(topic) is not str or not topic:
+            raise TypeError(f"topic must be a non-empty str, not {topic!r}")
+        key_bytes = key if key is None or (self._key_passthrough and type(key) is bytes) \
+            else self._key_serializer(key)
+        value_bytes = value if value is None or (
+            self._value_passthrough and type(value) is bytes) else self._value_serializer(value)
+        if headers is not None:
+            headers = _check_headers(headers)
+        if timestamp is None:
+            timestamp = wall_ms()
+        elif type(timestamp) is not int or timestamp < 0:
+            raise ValueError(f"timestamp must be a non-negative int (ms), not {timestamp!r}")
+
+        now_ms = monotonic_ms()
+        snapshot = self._metadata.snapshot
+        parts = snapshot.topics.get(topic)
+        if parts is None or (partition is not None and partition >= len(parts)):
+            snapshot = self._wait_on_metadata(topic, partition, now_ms)
+            remaining_ms = max(self._max_block_ms - (monotonic_ms() - now_ms), 0)
+        else:
+            self._metadata.touch(topic, now_ms)
+            remaining_ms = self._max_block_ms
+        if partition is not None and (type(partition) is not int or partition < 0):
+            raise ValueError(f"partition must be a non-negative int, not {partition!r}")
+        p = record_partition(topic, partition, key, key_bytes, value, value_bytes, snapshot,
+                             self._partitioner, self._partitioner_config.ignore_keys)
+
+        size = record_size_upper_bound(key_bytes, value_bytes, headers)
+        if size > self._max_request_size or size > self._buffer_memory:
+            which = ("max.request.size" if size > self._max_request_size else "buffer.memory")
+            limit = min(self._max_request_size, self._buffer_memory)
+            return _failed(topic, p, RecordTooLargeError(
+                f"the record is {size} bytes when serialized, which is larger than {limit}, "
+                f"the value of {which}"), on_delivery)
+        result = self._accumulator.append(topic, p, timestamp, key_bytes, value_bytes, headers,
+                                          on_delivery, remaining_ms, now_ms, snapshot)
+        if result.batch_is_full or result.new_batch_created:
+            self._sender.wakeup()
+        return result.future
+
+    def _wait_on_metadata(self, topic: str, partition: int | None,
+                          now_ms: int) -> ClusterSnapshot:
+        """Java's waitOnMetadata: block until the topic (and partition) is known."""
+        self._metadata.add_topic(topic, now_ms)
+        snapshot = self._metadata.await_topic(topic, self._max_block_ms, self._sender.wakeup)
+        if partition is not None:
+            deadline = now_ms + self._max_block_ms
+            while partition >= len(snapshot.topics[topic]):
+                left = deadline - monotonic_ms()
+                if left <= 0:
+                    raise KafkaTimeoutError(
+                        f"partition {partition} of topic {topic!r} with partition count "
+                        f"{len(snapshot.topics[topic])} is not present in metadata after "
+                        f"{self._max_block_ms} ms")
+                self._metadata.request_update()
+                snapshot = self._metadata.await_topic(topic, left, self._sender.wakeup)
+                if partition >= len(snapshot.topics[topic]):
+                    _sleep_ms(min(left, 100))
+        return snapshot
+
+    # ---- flush, close, metadata ------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Send everything queued now and wait until every record sent before this call
+        is delivered or failed. KafkaTimeoutError if ``timeout`` seconds pass first."""
+        if threading.current_thread() is self._thread:
+            raise RuntimeError("flush() cannot be called from a delivery callback")
+        self._accumulator.begin_flush()
+        self._sender.wakeup()
+        try:
+            if not self._accumulator.await_flush_completion(timeout):
+                raise KafkaTimeoutError(f"flush() did not complete within {timeout} s")
+        finally:
+            self._accumulator.end_flush()
+
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is queued, then stop. After ``timeout`` seconds (None: no limit)
+        whatever is still pending fails with ProducerClosedError, so no future is left
+        unresolved. Safe to call more than once."""
+        with self._close_lock:
+            if not self._closed:
+                self._closed = True
+                log.info("closing producer %s", self.client_id)
+        if threading.current_thread() is self._thread:
+            log.warning("close() called from a callback: not waiting for pending records")
+            self._sender.force_close()
+            return
+        if timeout is not None and timeout <= 0:
+            self._sender.force_close()
+        else:
+            self._sender.initiate_close()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            self._sender.force_close()
+            self._thread.join()
+
+    def partitions_for(self, topic: str) -> list[PartitionInfo]:
+        """The topic's partitions (leader, replicas, ISR), waiting up to max.block.ms."""
+        snapshot = self._metadata.snapshot
+        if topic not in snapshot.topics:
+            snapshot = self._wait_on_metadata(topic, None, monotonic_ms())
+        return list(snapshot.topics[topic])
+
+    def __enter__(self) -> "Producer":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Producer {self.client_id} {'closed' if self._closed else 'open'}>"
+
+
+def _check_headers(headers: Headers) -> list[tuple[str, bytes | None]]:
+    items: Iterable = headers.items() if isinstance(headers, Mapping) else headers
+    out = []
+    for item in items:
+        try:
+            key, value = item
+        except (TypeError, ValueError):
+            raise TypeError(f"headers must be (str, bytes) pairs, got {item!r}") from None
+        if type(key) is not str:
+            raise TypeError(f"header key must be str, not {type(key).__name__}")
+        if value is not None and not isinstance(value, (bytes, bytearray, memoryview)):
+            if isinstance(value, str):
+                value = value.encode("utf-8")
+            else:
+                raise TypeError(f"header {key!r} value must be bytes, str or None, "
+                                f"not {type(value).__name__}")
+        out.append((key, value))
+    return out
+
+
+def _failed(topic: str, partition: int, error: BaseException,
+            on_delivery: DeliveryCallback | None) -> RecordFuture:
+    """A future that failed before its record reached a batch (Java's FutureFailure)."""
+    result = ProduceRequestResult(topic, partition)
+    result.set(-1, -1, error)
+    result.done()
+    if on_delivery is not None:
+        try:
+            on_delivery(None, error)
+        except Exception:
+            log.exception("on_delivery callback raised")
+    return RecordFuture(result, 0, -1, -1, -1)
+
+
+def _sleep_ms(ms: int) -> None:
+    import time
+
+    time.sleep(ms / 1000.0)
+
+
+__all__ = ["Producer", "RecordFuture", "RecordMetadata"]
