@@ -48,6 +48,7 @@ log = logging.getLogger("fastprod.config")
 
 __all__ = [
     "CONFIG_DEFS",
+    "REQUIRED",
     "ConfigKey",
     "Password",
     "ProducerConfig",
