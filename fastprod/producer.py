@@ -32,6 +32,7 @@ from fastprod.engine.futures import (
     RecordMetadata,
 )
 from fastprod.engine.sender import Sender
+from fastprod.engine.transaction_manager import TransactionManager
 from fastprod.errors import (
     ConfigError,
     KafkaTimeoutError,
@@ -86,6 +87,11 @@ class Producer:
             metadata_max_idle_ms=cfg.metadata_max_idle_ms,
             refresh_backoff_ms=cfg.retry_backoff_ms,
             refresh_backoff_max_ms=cfg.retry_backoff_max_ms)
+        self._transaction_manager = None
+        if cfg.enable_idempotence:
+            self._transaction_manager = TransactionManager(
+                transaction_timeout_ms=cfg.transaction_timeout_ms,
+                retry_backoff_ms=cfg.retry_backoff_ms)
         codec, level = compression_from_config(cfg)
         batch_size = max(cfg.batch_size, 1)  # batch.size=0 means one record per batch
         self._accumulator = RecordAccumulator(
@@ -93,7 +99,8 @@ class Producer:
             linger_ms=cfg.linger_ms, retry_backoff_ms=cfg.retry_backoff_ms,
             retry_backoff_max_ms=cfg.retry_backoff_max_ms,
             delivery_timeout_ms=cfg.delivery_timeout_ms, pool=BufferPool(cfg.buffer_memory),
-            partitioner_factory=lambda topic: BuiltInPartitioner(topic, batch_size))
+            partitioner_factory=lambda topic: BuiltInPartitioner(topic, batch_size),
+            transaction_manager=self._transaction_manager)
         self._client = NetworkClient(self._metadata, ClientOptions(
             socket=SocketOptions(send_buffer_bytes=cfg.send_buffer_bytes,
                                  receive_buffer_bytes=cfg.receive_buffer_bytes,
@@ -111,7 +118,8 @@ class Producer:
             retries=cfg.retries, max_request_size=cfg.max_request_size,
             request_timeout_ms=cfg.request_timeout_ms,
             delivery_timeout_ms=cfg.delivery_timeout_ms,
-            guarantee_message_order=cfg.max_in_flight_requests_per_connection == 1)
+            guarantee_message_order=cfg.max_in_flight_requests_per_connection == 1,
+            transaction_manager=self._transaction_manager)
         self._closed = False
         self._close_lock = threading.Lock()
         self._thread = threading.Thread(target=self._sender.run, daemon=True,

@@ -70,7 +70,8 @@ class RecordAccumulator:
     def __init__(self, *, batch_size: int, compression_type: int,
                  compression_level: int | None, linger_ms: int, retry_backoff_ms: int,
                  retry_backoff_max_ms: int, delivery_timeout_ms: int, pool: BufferPool,
-                 partitioner_factory: Callable[[str], object]) -> None:
+                 partitioner_factory: Callable[[str], object],
+                 transaction_manager=None) -> None:
         self.batch_size = batch_size
         self.compression_type = compression_type
         self.compression_level = compression_level
@@ -80,6 +81,7 @@ class RecordAccumulator:
         self.delivery_timeout_ms = delivery_timeout_ms
         self.pool = pool
         self._partitioner_factory = partitioner_factory
+        self.transaction_manager = transaction_manager
         self._lock = threading.Lock()
         self._topics: dict[str, _TopicInfo] = {}
         self._incomplete: set[ProducerBatch] = set()
@@ -277,12 +279,16 @@ class RecordAccumulator:
                 first = dq[0]
                 backing_off = (first.in_retry and
                                now_ms - first.last_attempt_ms < self._backoff_ms(first))
-                if not backing_off:
+                tm = self.transaction_manager
+                if not backing_off and (tm is None or
+                                        not tm.should_stop_drain(first, (topic, partition))):
                     # Estimated (uncompressed) size; the first batch always goes, so a
                     # batch larger than max_size still leaves, alone.
                     if ready and size + first.estimated_size_in_bytes > max_size:
                         break
                     batch = dq.popleft()
+                    if tm is not None:
+                        tm.stamp(batch)
                     batch.drained_ms = now_ms
                     size += batch.estimated_size_in_bytes
                     ready.append(batch)
@@ -318,11 +324,20 @@ class RecordAccumulator:
         return expired
 
     def reenqueue(self, batch: ProducerBatch, now_ms: int) -> None:
-        """Put a batch that must be retried back at the head of its partition's queue."""
+        """Put a batch that must be retried back at the head of its partition's queue;
+        a batch with a sequence goes in sequence order among the other retries."""
         batch.reenqueued(now_ms)
         with self._lock:
             info = self._topics[batch.topic]
-            info.deques.setdefault(batch.partition, collections.deque()).appendleft(batch)
+            dq = info.deques.setdefault(batch.partition, collections.deque())
+            if batch.base_sequence < 0:
+                dq.appendleft(batch)
+                return
+            i = 0
+            while (i < len(dq) and dq[i].base_sequence >= 0 and
+                   dq[i].base_sequence < batch.base_sequence):
+                i += 1
+            dq.insert(i, batch)
 
     def mute(self, tp: TP) -> None:
         with self._lock:

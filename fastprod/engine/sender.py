@@ -38,6 +38,9 @@ from fastprod.protocol.messages.produce import (
 log = logging.getLogger("fastprod.engine")
 
 PRODUCE_KEY = protocol.PRODUCE_KEY
+INIT_PRODUCER_ID_KEY = 22
+_DUPLICATE_SEQUENCE_NUMBER = 46
+_SEQUENCE_ERRORS = {45, 59}  # OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID
 _TOPIC_ID_VERSION = 13  # Produce v13+ names topics by id (KIP-516)
 _ZSTD_MIN_VERSION = 7
 
@@ -46,7 +49,8 @@ class Sender:
     def __init__(self, client: NetworkClient, metadata: Metadata,
                  accumulator: RecordAccumulator, *, acks: int, retries: int,
                  max_request_size: int, request_timeout_ms: int, delivery_timeout_ms: int,
-                 guarantee_message_order: bool, transactional_id: str | None = None) -> None:
+                 guarantee_message_order: bool, transaction_manager=None,
+                 transactional_id: str | None = None) -> None:
         self.client = client
         self.metadata = metadata
         self.accumulator = accumulator
@@ -57,6 +61,7 @@ class Sender:
         self.delivery_timeout_ms = delivery_timeout_ms
         self.guarantee_message_order = guarantee_message_order
         self.transactional_id = transactional_id
+        self.transaction_manager = transaction_manager
         self._in_flight: dict[tuple[str, int], list[ProducerBatch]] = defaultdict(list)
         self.running = True
         self._forced = False
@@ -105,8 +110,25 @@ class Sender:
             log.exception("unexpected error in the fastprod sender thread")
 
     def run_once(self, now_ms: int) -> None:
+        tm = self.transaction_manager
+        if tm is not None:
+            if tm.fatal_error is not None:
+                self.accumulator.abort_undrained_batches(tm.fatal_error)
+            elif tm.needs_init(now_ms, sum(len(b) for b in self._in_flight.values())):
+                self._send_init_producer_id(now_ms)
         poll_timeout_ms = self.send_producer_data(now_ms)
+        if tm is not None and not tm.has_producer_id():
+            poll_timeout_ms = min(poll_timeout_ms, tm.retry_backoff_ms)
         self.client.poll(poll_timeout_ms, now_ms)
+
+    def _send_init_producer_id(self, now_ms: int) -> None:
+        node = self.client.least_loaded_node(now_ms)
+        if node is None or not self.client.ready(node, now_ms):
+            return  # connecting; poll and come back
+        tm = self.transaction_manager
+        self.client.send(node.node_id, INIT_PRODUCER_ID_KEY, tm.init_request(),
+                         lambda response, error: tm.handle_init_response(
+                             response, error, monotonic_ms()), now_ms)
 
     def send_producer_data(self, now_ms: int) -> int:
         """Send what is ready; returns how long the poll may sleep."""
@@ -234,11 +256,19 @@ class Sender:
     def _complete_batch(self, batch: ProducerBatch, error: BaseException | None,
                         base_offset: int, log_append_time: int, record_errors,
                         now_ms: int) -> None:
+        tm = self.transaction_manager
+        code = getattr(error, "code", None)
+        if code == _DUPLICATE_SEQUENCE_NUMBER and tm is not None:
+            error = None  # the broker has it already (an earlier attempt got through)
         if error is None:
             self._finish(batch)
+            if tm is not None:
+                tm.on_acknowledged(batch)
             if batch.complete(base_offset, log_append_time):
                 self.accumulator.deallocate(batch)
             return
+        if tm is not None and code in _SEQUENCE_ERRORS:
+            tm.on_sequence_error(batch, error)
         if isinstance(error, KafkaError) and error.invalid_metadata or \
                 isinstance(error, NetworkError):
             self.metadata.request_update()
@@ -262,6 +292,8 @@ class Sender:
     def _fail_batch(self, batch: ProducerBatch, error: BaseException,
                     record_errors=None) -> None:
         self._finish(batch)
+        if self.transaction_manager is not None:
+            self.transaction_manager.on_failed(batch, error)
         if batch.complete(-1, -1, error, record_errors):
             self.accumulator.deallocate(batch)
 
