@@ -24,12 +24,18 @@ try:
         RECORD_BATCH_OVERHEAD,
         BatchBuilder,
         Record,
+        max_bytes_len,
         RecordBatch,
         read_batch,
         set_producer_state,
     )
     from fastprod._ext.crc32c import crc32c, crc32c_implementation
-    from fastprod._ext.murmur2 import murmur2, partition_for_key, to_positive
+    from fastprod._ext.murmur2 import (
+        murmur2,
+        partition_for_key,
+        split_by_key_partition,
+        to_positive,
+    )
     from fastprod._ext.varint import (
         decode_unsigned_varint,
         decode_varint,
@@ -66,6 +72,7 @@ __all__ = [
     "encode_unsigned_varint",
     "encode_varint",
     "encode_varlong",
+    "max_bytes_len",
     "murmur2",
     "partition_for_key",
     "read_batch",
@@ -73,5 +80,6 @@ __all__ = [
     "size_of_unsigned_varint",
     "size_of_varint",
     "size_of_varlong",
+    "split_by_key_partition",
     "to_positive",
 ]

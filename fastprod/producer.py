@@ -23,9 +23,14 @@ from fastprod.cluster.metadata import Metadata
 from fastprod.cluster.snapshot import ClusterSnapshot, PartitionInfo
 from fastprod.compression import compression_from_config
 from fastprod.config import ProducerConfig
-from fastprod.engine.accumulator import RecordAccumulator, record_size_upper_bound
+from fastprod.engine.accumulator import (
+    UNKNOWN_PARTITION,
+    RecordAccumulator,
+    record_size_upper_bound,
+)
 from fastprod.engine.buffer_pool import BufferPool
 from fastprod.engine.futures import (
+    BatchFuture,
     DeliveryCallback,
     ProduceRequestResult,
     RecordFuture,
@@ -33,6 +38,7 @@ from fastprod.engine.futures import (
 )
 from fastprod.engine.sender import Sender
 from fastprod.engine.transaction_manager import TransactionManager
+from fastprod.kernels import max_bytes_len, split_by_key_partition
 from fastprod.errors import (
     ConfigError,
     KafkaTimeoutError,
@@ -182,6 +188,110 @@ class Producer:
             self._sender.wakeup()
         return result.future
 
+    def send_batch(self, topic: str, values: Sequence[Any], keys: Sequence[Any] | None = None,
+                   partition: int | None = None, timestamp: int | None = None,
+                   on_delivery: DeliveryCallback | None = None) -> BatchFuture:
+        """Queue many records at once: the fast path. One timestamp (default: now) and
+        no headers for all of them; ``keys`` is None or one key per value. Returns one
+        BatchFuture whose ``result()`` is the RecordMetadata of every record in input
+        order. Keyed records go where the Java producer would put them, unkeyed ones to
+        the sticky partition. ``on_delivery`` is called once per record.
+
+        Every value and key is serialized before any is queued, so a bad one raises
+        here with nothing sent.
+        """
+        if self._closed:
+            raise ProducerClosedError("cannot send: the producer is closed")
+        if type(topic) is not str or not topic:
+            raise TypeError(f"topic must be a non-empty str, not {topic!r}")
+        values = self._serialize_all(values, self._value_serializer, self._value_passthrough)
+        if keys is not None:
+            keys = self._serialize_all(keys, self._key_serializer, self._key_passthrough)
+            if len(keys) != len(values):
+                raise ValueError(f"send_batch got {len(keys)} keys for {len(values)} values")
+        if timestamp is None:
+            timestamp = wall_ms()
+        elif type(timestamp) is not int or timestamp < 0:
+            raise ValueError(f"timestamp must be a non-negative int (ms), not {timestamp!r}")
+        if partition is not None and (type(partition) is not int or partition < 0):
+            raise ValueError(f"partition must be a non-negative int, not {partition!r}")
+        longest = max_bytes_len(values) + (0 if keys is None else max(max_bytes_len(keys), 0))
+        if longest + record_size_upper_bound(None, None, None) > min(self._max_request_size,
+                                                                     self._buffer_memory):
+            sizes = [len(v or b"") + (0 if keys is None else len(keys[i] or b""))
+                     for i, v in enumerate(values)]
+            i = max(range(len(sizes)), key=sizes.__getitem__)
+            raise RecordTooLargeError(
+                f"record {i} of the batch is {sizes[i]} bytes (key and value), larger than "
+                f"max.request.size ({self._max_request_size}) or buffer.memory allows")
+        future = BatchFuture(topic, keys, values, timestamp, on_delivery)
+        if not values:
+            future.seal()
+            return future
+
+        now_ms = monotonic_ms()
+        snapshot = self._metadata.snapshot
+        parts = snapshot.topics.get(topic)
+        if parts is None or (partition is not None and partition >= len(parts)):
+            snapshot = self._wait_on_metadata(topic, partition, now_ms)
+            parts = snapshot.topics[topic]
+        else:
+            self._metadata.touch(topic, now_ms)
+        remaining_ms = max(self._max_block_ms - (monotonic_ms() - now_ms), 0)
+
+        if partition is not None:
+            groups = {partition: (range(len(values)), keys, values)}
+        elif self._partitioner is not None:
+            groups = self._group_with_partitioner(topic, keys, values, snapshot)
+        elif keys is not None and not self._partitioner_config.ignore_keys:
+            groups = split_by_key_partition(keys, values, len(parts))
+        else:
+            groups = {UNKNOWN_PARTITION: (range(len(values)), keys, values)}
+
+        wake = False
+        try:
+            for p, (indices, group_keys, group_values) in groups.items():
+                def on_segment(batch, first, start, count, indices=indices):
+                    future.add_segment(batch.result, first, indices[start:start + count])
+                    if batch.hooks is None:
+                        batch.hooks = []
+                    batch.hooks.append(future.segment_done)
+
+                wake |= self._accumulator.append_many(
+                    topic, p, timestamp, group_keys, group_values, remaining_ms, now_ms,
+                    snapshot, on_segment)
+        except BaseException as exc:
+            future.fail(exc)
+            raise
+        finally:
+            future.seal()
+            if wake:
+                self._sender.wakeup()
+        return future
+
+    def _serialize_all(self, items: Sequence[Any], serializer, passthrough: bool) -> list:
+        if type(items) is not list and type(items) is not tuple:
+            items = list(items)
+        if passthrough and max_bytes_len(items) != -2:
+            return items
+        return [item if item is None or (passthrough and type(item) is bytes)
+                else serializer(item) for item in items]
+
+    def _group_with_partitioner(self, topic, keys, values, snapshot):
+        groups: dict[int, tuple[list[int], list | None, list]] = {}
+        for i, value in enumerate(values):
+            key = None if keys is None else keys[i]
+            p = record_partition(topic, None, key, key, value, value, snapshot,
+                                 self._partitioner)
+            group = groups.get(p)
+            if group is None:
+                group = groups[p] = ([], None if keys is None else [], [])
+            group[0].append(i)
+            if keys is not None:
+                group[1].append(key)
+            group[2].append(value)
+        return groups
+
     def _wait_on_metadata(self, topic: str, partition: int | None,
                           now_ms: int) -> ClusterSnapshot:
         """Java's waitOnMetadata: block until the topic (and partition) is known."""
@@ -295,4 +405,4 @@ def _sleep_ms(ms: int) -> None:
     time.sleep(ms / 1000.0)
 
 
-__all__ = ["Producer", "RecordFuture", "RecordMetadata"]
+__all__ = ["BatchFuture", "Producer", "RecordFuture", "RecordMetadata"]

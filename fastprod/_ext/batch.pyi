@@ -116,3 +116,7 @@ def set_producer_state(
 ) -> None:
     """Rewrite producer id, epoch, base sequence and the transactional bit of a built
     batch in place and recompute its CRC (a retry after an epoch bump needs this)."""
+
+def max_bytes_len(items: object) -> int:
+    """Longest length if ``items`` is a list/tuple of only bytes and None (-1 if there
+    are no bytes), else -2."""

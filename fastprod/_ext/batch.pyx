@@ -574,3 +574,21 @@ def read_batch(buf, bint verify_crc=True):
             <int32_t>fp_get_u32(p + OFF_BASE_SEQUENCE), records, size)
     finally:
         PyBuffer_Release(&view)
+
+
+def max_bytes_len(items):
+    """The longest item's length if every item is exactly ``bytes`` or None (-1 for
+    an empty or all-None sequence), else -2: one C pass that tells the bulk send path
+    whether it can skip the serializer and whether any record is too large."""
+    cdef Py_ssize_t longest = -1, n
+    if type(items) is not list and type(items) is not tuple:
+        return -2
+    for item in items:
+        if item is None:
+            continue
+        if type(item) is not bytes:
+            return -2
+        n = PyBytes_GET_SIZE(item)
+        if n > longest:
+            longest = n
+    return longest

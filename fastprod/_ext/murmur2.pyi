@@ -1,4 +1,4 @@
-from collections.abc import Buffer
+from collections.abc import Buffer, Sequence
 
 def murmur2(data: Buffer) -> int:
     """Java's ``Utils.murmur2``: a signed 32-bit hash, seed 0x9747b28c."""
@@ -8,3 +8,9 @@ def to_positive(h: int) -> int:
 
 def partition_for_key(key: Buffer, num_partitions: int) -> int:
     """The partition the Java producer picks for a non-null key."""
+
+def split_by_key_partition(
+    keys: Sequence[Buffer | None], values: Sequence[object], num_partitions: int
+) -> dict[int, tuple[list[int], list[Buffer | None], list[object]]]:
+    """Group records by the partition Java picks for their key: {partition: (input
+    indices, keys, values)}; None keys under -1 (they go to the sticky partition)."""

@@ -70,3 +70,38 @@ def partition_for_key(key, Py_ssize_t num_partitions):
     if num_partitions <= 0:
         raise ValueError(f"num_partitions must be positive, got {num_partitions}")
     return (murmur2_of(key, "partition_for_key() key") & 0x7fffffff) % num_partitions
+
+
+def split_by_key_partition(keys, values, Py_ssize_t num_partitions):
+    """Group records by the partition the Java producer picks for their key.
+
+    Returns {partition: (indices, keys, values)} with the records' positions in the
+    input and their keys and values in input order; records whose key is None are
+    under partition -1 (they take the sticky partition, as in Java). The loop runs in
+    C: this is the keyed bulk-send path.
+    """
+    cdef Py_ssize_t i, n, p
+    cdef dict groups = {}
+    cdef tuple group
+    if num_partitions <= 0:
+        raise ValueError(f"num_partitions must be positive, got {num_partitions}")
+    if type(keys) is not list and type(keys) is not tuple:
+        keys = list(keys)
+    if type(values) is not list and type(values) is not tuple:
+        values = list(values)
+    n = len(values)
+    if len(keys) != n:
+        raise ValueError(f"{len(keys)} keys for {n} values")
+    for i in range(n):
+        key = keys[i]
+        if key is None:
+            p = -1
+        else:
+            p = (murmur2_of(key, "key") & 0x7fffffff) % num_partitions
+        group = groups.get(p)
+        if group is None:
+            group = groups[p] = ([], [], [])
+        (<list>group[0]).append(i)
+        (<list>group[1]).append(key)
+        (<list>group[2]).append(values[i])
+    return groups

@@ -17,6 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
+from fastprod.clock import monotonic_ms as _monotonic_ms
 from fastprod.cluster.snapshot import ClusterSnapshot
 from fastprod.engine.batch import ProducerBatch
 from fastprod.engine.buffer_pool import BufferPool
@@ -178,17 +179,88 @@ class RecordAccumulator:
 
     def _append_new_batch(self, info, topic, partition, dq, timestamp, key, value, headers,
                           callback, now_ms, reserved):
+        batch = self._new_batch(info, topic, partition, dq, now_ms, reserved)
+        appended = batch.try_append(timestamp, key, value, headers, callback, now_ms)
+        assert appended > 0  # the first record always fits
+        full = len(dq) > 1 or batch.full
+        return AppendResult(batch.futures[-1], partition, full, True, False), appended
+
+    def _new_batch(self, info: _TopicInfo, topic: str, partition: int, dq, now_ms: int,
+                   reserved: int) -> ProducerBatch:
         builder = BatchBuilder(self.compression_type, self.batch_size,
                                self.compression_level)
         if self.compression_type:
             builder.estimated_compression_ratio = info.compression_ratio
         batch = ProducerBatch(topic, partition, builder, now_ms, reserved)
-        appended = batch.try_append(timestamp, key, value, headers, callback, now_ms)
-        assert appended > 0  # the first record always fits
         dq.append(batch)
         self._incomplete.add(batch)
-        full = len(dq) > 1 or batch.full
-        return AppendResult(batch.futures[-1], partition, full, True, False), appended
+        return batch
+
+    def append_many(self, topic: str, partition: int, timestamp: int, keys, values,
+                    max_block_ms: int, now_ms: int, snapshot: ClusterSnapshot,
+                    on_segment: Callable[[ProducerBatch, int, int, int], object]) -> bool:
+        """Append every ``values[i]`` (with ``keys[i]``), in order, filling batches.
+
+        ``on_segment(batch, first_offset_delta, start, count)`` is called (under the
+        lock) for each run of records placed in one batch. ``partition`` may be
+        UNKNOWN_PARTITION: the sticky partition, switched as records are appended.
+        Returns True when a batch was opened or filled (the sender should wake up).
+        """
+        total = len(values)
+        start = 0
+        wake = False
+        reserved = 0
+        deadline_ms = now_ms + max_block_ms
+        with self._lock:
+            self._appends_in_progress += 1
+            info = self._topics.get(topic)
+            if info is None:
+                info = self._topics[topic] = _TopicInfo(
+                    partitioner=self._partitioner_factory(topic))
+        try:
+            while start < total:
+                with self._lock:
+                    if self._closed:
+                        from fastprod.errors import ProducerClosedError
+                        raise ProducerClosedError("cannot send: the producer is closed")
+                    sticky = partition == UNKNOWN_PARTITION
+                    if sticky:
+                        effective, dq = self._sticky_deque(info, snapshot)
+                    else:
+                        effective = partition
+                        dq = info.deques.get(effective)
+                        if dq is None:
+                            dq = info.deques[effective] = collections.deque()
+                    batch = dq[-1] if dq and not dq[-1].full else None
+                    if batch is None and reserved:
+                        batch = self._new_batch(info, topic, effective, dq, now_ms, reserved)
+                        reserved = 0
+                        wake = True
+                    if batch is not None:
+                        first = batch.record_count
+                        count, nbytes = batch.append_many(timestamp, keys, values, start,
+                                                          total, now_ms)
+                        if count:
+                            on_segment(batch, first, start, count)
+                            start += count
+                            if sticky:
+                                info.partitioner.update_partition_info(
+                                    nbytes, snapshot, enforce_switch=_all_full(dq))
+                        if batch.full:
+                            wake = True
+                        if count:
+                            continue
+                # Reserve memory outside the lock: this may block until the deadline.
+                key = None if keys is None else keys[start]
+                need = max(self.batch_size, record_size_upper_bound(key, values[start], None))
+                self.pool.allocate(need, max(deadline_ms - _monotonic_ms(), 0))
+                reserved = need
+        finally:
+            with self._lock:
+                self._appends_in_progress -= 1
+            if reserved:
+                self.pool.deallocate(reserved)
+        return wake
 
     # ---- sender thread -------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Callable
 
 from fastprod.engine.futures import DeliveryCallback, ProduceRequestResult, RecordFuture
 from fastprod.kernels import BatchBuilder
@@ -22,7 +23,7 @@ class ProducerBatch:
                  "created_ms", "last_attempt_ms", "last_append_ms", "drained_ms",
                  "attempts", "in_retry", "record_count", "full", "reserved_bytes",
                  "producer_id", "producer_epoch", "base_sequence", "is_transactional",
-                 "_records", "_completed", "_lock")
+                 "hooks", "_records", "_completed", "_lock")
 
     def __init__(self, topic: str, partition: int, builder: BatchBuilder, now_ms: int,
                  reserved_bytes: int = 0) -> None:
@@ -45,6 +46,8 @@ class ProducerBatch:
         self.producer_epoch = -1
         self.base_sequence = -1
         self.is_transactional = False
+        # called after completion, e.g. by the send_batch futures with records in here
+        self.hooks: list[Callable[[], object]] | None = None
         self._records: bytes | None = None
         self._completed = False
         self._lock = threading.Lock()
@@ -68,6 +71,20 @@ class ProducerBatch:
         self.record_count += 1
         self.last_append_ms = now_ms
         return appended
+
+    def append_many(self, timestamp: int, keys, values, start: int, stop: int,
+                    now_ms: int) -> tuple[int, int]:
+        """Append ``values[start:stop]`` (keys alike) until full, in C, with no
+        per-record future; returns (records taken, bytes they took)."""
+        before = self.builder.size_in_bytes
+        count = self.builder.append_many(self.record_count, timestamp, values, keys,
+                                         start, stop)
+        if count < stop - start:
+            self.full = True
+        if count:
+            self.record_count += count
+            self.last_append_ms = now_ms
+        return count, self.builder.size_in_bytes - before
 
     @property
     def estimated_size_in_bytes(self) -> int:
@@ -129,6 +146,13 @@ class ProducerBatch:
                 except Exception:  # a user callback must not kill the sender thread
                     log.exception("on_delivery callback for %s-%d raised",
                                   self.topic, self.partition)
+        if self.hooks is not None:
+            for hook in self.hooks:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("completion hook for %s-%d raised", self.topic,
+                                  self.partition)
         for future in self.futures:
             if future._callbacks is not None:
                 try:
