@@ -121,12 +121,70 @@ def _add_broker(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.set_defaults(func=_broker_classpath)
 
 
+# -- fastprod ingest ----------------------------------------------------------------------------
+def _ingest(args: argparse.Namespace) -> int:
+    from fastprod import ingest
+
+    if not args.verbose:  # the command narrates at INFO; other libraries stay at WARNING
+        logging.getLogger("fastprod").setLevel(logging.INFO)
+    opts = ingest.IngestOptions(
+        records=args.records, bootstrap=args.bootstrap, topic=args.topic,
+        partitions=args.partitions, replication_factor=args.replication_factor,
+        compression=args.compression, value_size=args.value_size, keyed=args.keyed,
+        mode=args.mode, chunk_size=args.chunk_size,
+        verify="none" if args.no_verify else args.verify, reader=args.reader,
+        producer_config=dict(args.producer_config),
+    )  # fmt: skip
+    result = ingest.run_ingest(opts, ingest.ConsoleReporter())
+    return 0 if result.ok else 1
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _add_ingest(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "ingest",
+        help="produce N JSON events with fastprod, time it, and read them back",
+        description="Generate small JSON events, produce them with fastprod (progress on "
+        "stderr), report records/s and MB/s, then check with an independent consumer that "
+        "the topic holds them all. Without --bootstrap a local one-node Kafka is started "
+        "for the run and stopped at the end.",
+    )
+    p.add_argument("--records", "-n", type=_positive, default=1_000_000, help="records to produce (default 1000000)")
+    p.add_argument("--bootstrap", metavar="HOST:PORT[,...]", help="an existing Kafka; default: start a local one")
+    p.add_argument("--topic", help="topic (created if missing; default: a new fastprod-ingest-* topic)")
+    p.add_argument("--partitions", type=_positive, default=6, help="partitions of a created topic (default 6)")
+    p.add_argument("--replication-factor", type=int, default=None,
+                   help="of a created topic (default 1 locally, the broker's default otherwise)")  # fmt: skip
+    p.add_argument("--compression", choices=("none", "gzip", "snappy", "lz4", "zstd"), default="lz4",
+                   help="compression.type (default lz4)")  # fmt: skip
+    p.add_argument("--value-size", type=_positive, default=100, help="approximate bytes per JSON value (default 100)")
+    p.add_argument("--keyed", action="store_true", help="key each record with its user id")
+    p.add_argument("--mode", choices=("batch", "send"), default="batch",
+                   help="batch: send_batch() per chunk (default); send: send() per record")  # fmt: skip
+    p.add_argument("--chunk-size", type=_positive, default=10_000, help="records per send_batch() (default 10000)")
+    p.add_argument("--verify", choices=("count", "full", "none"), default="count",
+                   help="count: end offsets (default); full: read every record back and compare")  # fmt: skip
+    p.add_argument("--no-verify", action="store_true", help="skip the read-back (same as --verify none)")
+    p.add_argument("--reader", choices=("auto", "kafka-python", "java"), default="auto",
+                   help="independent reader for the check (auto: kafka-python if installed, else Java)")  # fmt: skip
+    p.add_argument("--producer-config", "-X", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                   help="extra producer config, Java names, e.g. -X linger.ms=20 (repeatable)")  # fmt: skip
+    p.set_defaults(func=_ingest)
+
+
 # -- entry point ---------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastprod", description="fastprod: a fast Apache Kafka producer")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_broker(sub)
+    _add_ingest(sub)
     return parser
 
 

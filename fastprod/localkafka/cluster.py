@@ -11,7 +11,6 @@ import signal
 import tempfile
 import threading
 import time
-import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 
@@ -31,6 +30,9 @@ log = logging.getLogger("fastprod.localkafka")
 
 DEFAULT_START_TIMEOUT = 90.0
 _PORT_RETRIES = 3
+# REQUEST_TIMED_OUT, NOT_CONTROLLER (mid-election), THROTTLING_QUOTA_EXCEEDED. Not
+# INVALID_REPLICATION_FACTOR: retrying it would turn "RF 3 on one broker" into a timeout.
+_RETRIABLE_CREATE_ERRORS = {7, 41, 89}
 
 
 class _Bootstrap:
@@ -76,9 +78,16 @@ class _Bootstrap:
                     continue
                 if err == probe.TOPIC_ALREADY_EXISTS and exist_ok:
                     err = 0
+                if err in _RETRIABLE_CREATE_ERRORS:
+                    last = RuntimeError(f"error {err}: {msg}")
+                    continue
                 if err:
                     raise RuntimeError(f"CreateTopics {name!r} failed: error {err}: {msg}")
-                self.wait_for_topic(name, partitions=None, timeout=max(1.0, deadline - time.monotonic()))
+                self.wait_for_topic(
+                    name,
+                    partitions=None if exist_ok else partitions,
+                    timeout=max(1.0, deadline - time.monotonic()),
+                )
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"could not create topic {name!r}: {last}")
@@ -131,7 +140,7 @@ class LocalKafka(_Bootstrap):
     ``port`` fixes the first client port (node i listens on port + i); otherwise free
     ports are picked. ``broker_config`` overrides any server.properties key.
     ``workdir`` defaults to a fresh temp dir that ``stop()`` deletes (``keep_data``
-    keeps it). ``detached=True`` starts JVMs that outlive this Python process (CLI).
+    keeps it); in a given workdir the node dirs (node1, ...) are recreated on start. ``detached=True`` starts JVMs that outlive this Python process (CLI).
     """
 
     def __init__(
@@ -211,6 +220,8 @@ class LocalKafka(_Bootstrap):
     def start(self, timeout: float | None = None) -> LocalKafka:
         """Write configs, format storage, start every node and wait until all answer
         Metadata listing every broker. Raises KafkaStartError with the log tail."""
+        if self.running_nodes():
+            raise RuntimeError(f"{self!r} is already started")
         timeout = self.start_timeout if timeout is None else timeout
         t0 = time.monotonic()
         jars.ensure_jars()
@@ -257,7 +268,10 @@ class LocalKafka(_Bootstrap):
             for s in specs
         ]
         for s in specs:
-            s.dir.mkdir(parents=True, exist_ok=True)
+            # Always a fresh node dir: a new cluster id each start, and a retry after a
+            # port race must not find storage formatted for other ports.
+            shutil.rmtree(s.dir, ignore_errors=True)
+            s.dir.mkdir(parents=True)
             props = server_properties(
                 s,
                 specs,
@@ -306,7 +320,7 @@ class LocalKafka(_Bootstrap):
         pending = {n.node_id: n for n in targets}
         last_err: dict[int, str] = {}
         while pending:
-            expected = {n.node_id for n in self.running_nodes()}
+            expected = {n.node_id for n in self.running_nodes()} - self._paused
             for node_id, n in list(pending.items()):
                 if not n.is_running():
                     raise KafkaStartError(
@@ -402,7 +416,8 @@ class LocalKafka(_Bootstrap):
 # -- last-resort cleanup ------------------------------------------------------------------
 # The watchdog already guarantees no JVM outlives us; these hooks make the normal exit
 # paths (end of script, SIGTERM) also shut the brokers down cleanly and delete temp dirs.
-_live: weakref.WeakSet[LocalKafka] = weakref.WeakSet()
+# Strong references: a cluster nobody holds on to must still be stopped at exit.
+_live: set[LocalKafka] = set()
 _hooks_installed = False
 
 

@@ -305,6 +305,12 @@ class KafkaNode:
                 self.proc.terminate()
             except ProcessLookupError:
                 pass
+            # A node paused with SIGSTOP would sit on the SIGTERM until the grace ran out.
+            if self._java_pid is not None:
+                try:
+                    os.kill(self._java_pid, signal.SIGCONT)
+                except ProcessLookupError:
+                    pass
 
     def stop(self, grace: float = 15.0) -> None:
         """Controlled shutdown: SIGTERM, then SIGKILL after ``grace`` seconds."""
