@@ -1,11 +1,11 @@
 """Fetch, configure, start and stop a real local Apache Kafka (tests, demo, benchmarks).
 
-Stdlib only: importing this package never needs the compiled kernels.
+Standard library only (plus the JDK and Maven it drives); nothing here uses the kernels.
 """
 
 from .cluster import ExternalKafka, LocalKafka
 from .jars import KAFKA_VERSION, FetchError, classpath, ensure_jars, java_executable
-from .node import KafkaNode, KafkaStartError, run_tool
+from .node import KafkaNode, KafkaStartError, run_tool, tool_command
 from .probe import ClusterMetadata, ProbeError
 
 __all__ = [
@@ -21,4 +21,5 @@ __all__ = [
     "ensure_jars",
     "java_executable",
     "run_tool",
+    "tool_command",
 ]

@@ -22,7 +22,6 @@ from .config import (
     new_cluster_id,
     render_properties,
     server_properties,
-    tool_log4j2_xml,
 )
 from .node import DEFAULT_HEAP, KafkaNode, KafkaStartError
 
@@ -133,9 +132,13 @@ class ExternalKafka(_Bootstrap):
 class LocalKafka(_Bootstrap):
     """A local Kafka cluster of ``nodes`` KRaft nodes, each broker and controller.
 
-    >>> with LocalKafka() as kafka:
-    ...     kafka.create_topic("t", partitions=3)
-    ...     produce_to(kafka.bootstrap_servers)
+    Example::
+
+        with LocalKafka(nodes=3) as kafka:
+            kafka.create_topic("t", partitions=3, replication_factor=3)
+            Producer(bootstrap_servers=kafka.bootstrap_servers)...
+            kafka.kill(2)          # crash a node
+            kafka.start_node(2)    # same data dir and port
 
     ``port`` fixes the first client port (node i listens on port + i); otherwise free
     ports are picked. ``broker_config`` overrides any server.properties key.
@@ -281,7 +284,6 @@ class LocalKafka(_Bootstrap):
             )
             s.properties_file.write_text(render_properties(props))
             s.log4j_file.write_text(log4j2_xml(s.server_log))
-            (s.dir / "tool-log4j2.xml").write_text(tool_log4j2_xml())
         self._format()
         for i, n in enumerate(self.nodes):
             n.start(record_cds=i == 0)
@@ -359,7 +361,7 @@ class LocalKafka(_Bootstrap):
             n.terminate()
         # The last KRaft leader cannot hand over when every voter is leaving and waits 5 s
         # for a successor; when the data is about to be deleted there is nothing to wait for.
-        grace = 2.0 if remove else 15.0
+        grace = 1.0 if remove else 15.0
         for n in self.nodes:
             n.stop(grace)
         if remove and self._owns_workdir and self.workdir is not None:

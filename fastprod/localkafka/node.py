@@ -13,7 +13,7 @@ import time
 from collections.abc import Sequence
 
 from . import cds, jars
-from .config import NodeSpec
+from .config import NodeSpec, tool_log4j2_xml
 
 log = logging.getLogger("fastprod.localkafka")
 
@@ -97,6 +97,29 @@ def first_errors(path: pathlib.Path, limit: int = 30) -> str:
     return "\n".join(out)
 
 
+def tool_command(
+    main_class: str, args: Sequence[str] = (), *, log4j_file: pathlib.Path | None = None
+) -> list[str]:
+    """The java command line for a Kafka tool or any class on the Kafka classpath (e.g.
+    ``org.apache.kafka.tools.consumer.ConsoleConsumer``), with the fast-start flags and
+    the CDS archive if there is one; for callers that need a Popen of their own."""
+    cmd = [jars.java_executable(), *TOOL_JVM_OPTS, *cds.use_args()]
+    cmd.append(f"-Dlog4j2.configurationFile={log4j_file or _default_tool_log4j()}")
+    return [*cmd, "-cp", jars.classpath(), main_class, *args]
+
+
+def _default_tool_log4j() -> pathlib.Path:
+    # Without a config log4j2 complains about the missing config on every tool run.
+    path = jars.kafka_home() / "tool-log4j2.xml"
+    text = tool_log4j2_xml()
+    if not path.is_file() or path.read_text() != text:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    return path
+
+
 def run_tool(
     main_class: str,
     args: Sequence[str],
@@ -104,13 +127,9 @@ def run_tool(
     log4j_file: pathlib.Path | None = None,
     timeout: float = 120.0,
 ) -> subprocess.CompletedProcess[str]:
-    """Run a Kafka Java tool (StorageTool, TopicCommand, ...) to completion."""
-    cmd = [jars.java_executable(), *TOOL_JVM_OPTS, *cds.use_args()]
-    if log4j_file is not None:
-        cmd.append(f"-Dlog4j2.configurationFile={log4j_file}")
-    cmd += ["-cp", jars.classpath(), main_class, *args]
+    """Run a Kafka Java tool (TopicCommand, ...) to completion; stdout+stderr in .stdout."""
     return subprocess.run(
-        cmd,
+        tool_command(main_class, args, log4j_file=log4j_file),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -184,21 +203,11 @@ class KafkaNode:
     # -- lifecycle ---------------------------------------------------------------------
     def format(self, cluster_id: str) -> subprocess.Popen[str]:
         """Start formatting the data dir; the caller waits (nodes format in parallel)."""
-        cmd = [
-            jars.java_executable(),
-            *TOOL_JVM_OPTS,
-            *cds.use_args(),
-            f"-Dlog4j2.configurationFile={self.spec.dir / 'tool-log4j2.xml'}",
-            "-cp",
-            jars.classpath(),
+        cmd = tool_command(
             "kafka.tools.StorageTool",
-            "format",
-            "--cluster-id",
-            cluster_id,
-            "--config",
-            str(self.spec.properties_file),
-            "--ignore-formatted",
-        ]
+            ["format", "--cluster-id", cluster_id, "--config", str(self.spec.properties_file),
+             "--ignore-formatted"],
+        )  # fmt: skip
         return subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,

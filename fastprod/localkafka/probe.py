@@ -116,7 +116,7 @@ class _Reader:
     def take(self, fmt: str) -> tuple:
         size = struct.calcsize(fmt)
         if self.pos + size > len(self.buf):
-            raise ProbeError("truncated Metadata response")
+            raise ProbeError("truncated response")
         vals = struct.unpack_from(fmt, self.buf, self.pos)
         self.pos += size
         return vals
@@ -134,6 +134,8 @@ class _Reader:
         n = self.i16()
         if n < 0:
             return None
+        if self.pos + n > len(self.buf):
+            raise ProbeError("truncated response")
         raw = self.buf[self.pos : self.pos + n]
         self.pos += n
         return raw.decode()
