@@ -267,6 +267,20 @@ def test_paused_node_is_resumed_by_ensure_running(kafka_cluster3: LocalKafka) ->
 
 
 @pytest.mark.integration
+def test_a_test_that_leaves_a_node_dead(kafka_cluster3: LocalKafka) -> None:
+    kafka_cluster3.kill(1)
+    assert not kafka_cluster3.healthy
+
+
+@pytest.mark.integration
+def test_the_next_test_gets_the_cluster_healed(kafka_cluster3: LocalKafka) -> None:
+    # Relies on running right after the previous test (file order): the plugin's
+    # pytest_runtest_setup hook restarted node 1 before this test began.
+    assert kafka_cluster3.healthy
+    assert probe.metadata("127.0.0.1", kafka_cluster3.node(1).port).broker_ids == {1, 2, 3}
+
+
+@pytest.mark.integration
 def test_failed_start_raises_with_log_tail(tmp_path: pathlib.Path) -> None:
     # The port is taken, so the broker itself (not the formatter) fails to bind.
     with socket.socket() as s:
