@@ -193,6 +193,7 @@ class ProgressBar:
         self.started = clock()
         self._last_draw = self.started
         self._drawn = False  # a TTY line is on screen
+        self._last_done = -1  # the count of the last line written
         self._closed = False
         self._lock = threading.Lock()
 
@@ -218,6 +219,7 @@ class ProgressBar:
             self._write(done, now)
 
     def _write(self, done: int, now: float) -> None:
+        self._last_done = done
         if self.tty:
             self.stream.write("\r" + self.text(done, now) + "\x1b[K")
             self._drawn = True
@@ -240,7 +242,8 @@ class ProgressBar:
             if self._closed:
                 return
             self._closed = True
-            self._write(done, self.clock())
+            if self.tty or done != self._last_done:  # a plain log needs no repeated line
+                self._write(done, self.clock())
             if self.tty:
                 self.stream.write("\n")
                 self.stream.flush()

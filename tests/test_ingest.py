@@ -91,6 +91,11 @@ def test_progress_bar_writes_periodic_lines_when_not_a_tty():
     clock.now += 1.0
     bar.close(1_000_000)  # the final state, always
     bar.update(1_000_000, force=True)  # closed: ignored
+    again = ProgressBar("reading", 10, out2 := io.StringIO(), tty=False, clock=clock)
+    clock.now += 3.0
+    again.update(10)
+    again.close(10)  # the last line already says 10: not repeated
+    assert out2.getvalue() == "reading: 100.0%  10/10 records  3 records/s  3.0s\n"
     assert out.getvalue().splitlines() == [
         "producing:  40.0%  400,000/1,000,000 records  200,000 records/s  2.0s",
         "producing:  80.0%  800,000/1,000,000 records  200,000 records/s  4.0s",
