@@ -92,6 +92,7 @@ def make_workload(n: int, seed: int = 1234, *, null_keys: bool = False) -> list[
         [("dup", b"1"), ("dup", b"2"), ("null", None), ("empty", b"")],
         [("sch\u00fcssel-\u2603", b"\x00\xff\x80"), ("s", "text \u00e9")],
         {"dict-header": b"x" * 40, "other": None},
+        [("", b"")],
     ]
     out = []
     for i in range(n):
@@ -103,7 +104,14 @@ def make_workload(n: int, seed: int = 1234, *, null_keys: bool = False) -> list[
             key = rnd.randbytes(rnd.randrange(0, 24))  # includes the empty key
         else:
             key = b"user-%d" % rnd.randrange(50_000)
-        value = None if i % 97 == 0 else blocks[i % len(blocks)] + b"#%d" % i
+        if i % 97 == 0:
+            value = None  # a tombstone
+        elif i % 101 == 1:
+            value = b""
+        elif i % 89 == 2:
+            value = f"texte \u00e0 {i} \U0001f600"  # str: the default serializer writes UTF-8
+        else:
+            value = blocks[i % len(blocks)] + b"#%d" % i
         hv = header_variants[i % len(header_variants)]
         if hv is None:
             headers: tuple = ()
@@ -117,7 +125,7 @@ def make_workload(n: int, seed: int = 1234, *, null_keys: bool = False) -> list[
             args["headers"] = hv
         if ts is not None:
             args["timestamp"] = ts
-        out.append(Sent(_utf8(key), value, headers, ts, args))
+        out.append(Sent(_utf8(key), _utf8(value), headers, ts, args))
     return out
 
 
@@ -311,7 +319,9 @@ def test_acks(kafka, acks, idempotence):
     topic = unique_topic(f"acks{acks}")
     partitions = 3
     kafka.create_topic(topic, partitions=partitions)
-    config = {"bootstrap.servers": kafka.bootstrap_servers, "acks": acks}
+    config = {"bootstrap.servers": kafka.bootstrap_servers, "acks": acks,
+              # bounds the test's time if a batch is never completed (expires instead)
+              "delivery.timeout.ms": 20000, "request.timeout.ms": 10000}
     if idempotence is not None:
         config["enable.idempotence"] = idempotence
     sent = make_workload(5000, seed=7, null_keys=True)
@@ -389,6 +399,34 @@ def test_produce_right_after_topic_creation(kafka, idempotence):
             assert sorted((r.key or b"", r.value or b"") for r in records) == \
                 sorted((s.key or b"", s.value or b"") for s in sent)
     assert not failures, f"records failed (topic: error counts): {failures}"
+
+
+def test_acks0_record_completes_once_written(kafka):
+    """acks=0: a record's future completes (offset -1) as soon as its request is written,
+    as Java's NetworkClient does in handleCompletedSends, also when nothing else is
+    going on on that connection."""
+    topic = unique_topic("acks0quiet")
+    kafka.create_topic(topic, partitions=1)
+    calls = []
+    with Producer({"bootstrap.servers": kafka.bootstrap_servers, "acks": "0", "linger.ms": 0,
+                   "delivery.timeout.ms": 15000, "request.timeout.ms": 10000}) as p:
+        p.partitions_for(topic)
+        # Let the new leader settle: a Produce with acks=0 that the broker rejects
+        # (NOT_LEADER_OR_FOLLOWER) makes it close the connection instead of answering.
+        kafka.wait_for_topic(topic)
+        time.sleep(1.0)
+        for i in range(3):
+            t0 = time.monotonic()
+            fut = p.send(topic, b"quiet %d" % i, on_delivery=lambda md, err: calls.append(err))
+            try:
+                md = fut.result(timeout=5)
+            except KafkaTimeoutError:
+                pytest.fail(f"record {i}: acks=0 future not done {time.monotonic() - t0:.1f} s "
+                            f"after send() (Java completes an acks=0 send once it is written)")
+            assert (md.partition, md.offset) == (0, -1)
+    assert calls == [None, None, None]
+    records = java_read(kafka.bootstrap_servers, topic, 3)
+    assert [r.value for r in by_partition_offset(records)] == [b"quiet 0", b"quiet 1", b"quiet 2"]
 
 
 def test_idempotence_requires_acks_all(kafka):
@@ -740,3 +778,92 @@ def test_partitions_for(kafka):
     assert (md.topic, md.partition, md.offset) == (auto, 0, 0)
     records = java_read(kafka.bootstrap_servers, auto, 1)
     assert [r.value for r in records] == [b"into the auto-created topic"]
+
+
+def test_log_append_time_topic(kafka):
+    """On a LogAppendTime topic the broker stamps the time; the futures report it."""
+    topic = unique_topic("logappend")
+    kafka.create_topic(topic, partitions=2, config={"message.timestamp.type": "LogAppendTime"})
+    sent = make_workload(2000, seed=3)
+    t0 = int(time.time() * 1000)
+    with Producer({"bootstrap.servers": kafka.bootstrap_servers}) as p:
+        futures, _, _ = send_all(p, topic, sent)
+    t1 = int(time.time() * 1000)
+    records = java_read(kafka.bootstrap_servers, topic, len(sent))
+    by_pos = {(r.partition, r.offset): r for r in records}
+    assert len(by_pos) == len(sent)
+    for s, f in zip(sent, futures):
+        md = f.result()
+        r = by_pos[(md.partition, md.offset)]
+        assert (r.key, r.value, r.headers) == (s.key, s.value, s.headers)
+        assert r.timestamp_type == readers.LOG_APPEND_TIME
+        assert md.timestamp == r.timestamp, (md, r)  # the broker's time, not ours
+        assert t0 - 1000 <= r.timestamp <= t1 + 1000
+
+
+def test_explicit_partition_out_of_range_times_out(kafka):
+    topic = unique_topic("norange")
+    kafka.create_topic(topic, partitions=2)
+    with Producer({"bootstrap.servers": kafka.bootstrap_servers, "max.block.ms": 1000}) as p:
+        t0 = time.monotonic()
+        with pytest.raises(KafkaTimeoutError) as ei:
+            p.send(topic, b"x", partition=5)
+        assert 0.9 <= time.monotonic() - t0 < 4.0
+        assert "5" in str(ei.value) and topic in str(ei.value), str(ei.value)
+        md = p.send(topic, b"y", partition=1).result(timeout=30)
+    assert (md.partition, md.offset) == (1, 0)
+
+
+def test_large_records_each_in_their_own_batch(kafka):
+    """Records much larger than batch.size (default 16384) still go, one batch each."""
+    kafka = local_only(kafka)
+    topic = unique_topic("large")
+    kafka.create_topic(topic, partitions=1)
+    rnd = random.Random(42)
+    values = [rnd.randbytes(900_000), b"z" * 1_000_000, rnd.randbytes(20_000), b"small"]
+    with Producer({"bootstrap.servers": kafka.bootstrap_servers, "compression.type": "lz4"}) as p:
+        futures = [p.send(topic, v, key=b"k%d" % i) for i, v in enumerate(values)]
+    assert [f.result(timeout=30).offset for f in futures] == [0, 1, 2, 3]
+    records = by_partition_offset(java_read(kafka.bootstrap_servers, topic, len(values)))
+    assert [r.value for r in records] == values
+    batches = readers.dump_batches(kafka.nodes[0].spec.data_dir, topic, 0)
+    assert [b.count for b in batches[:2]] == [1, 1], batches
+    assert sum(b.count for b in batches) == 4
+
+
+def test_send_from_many_threads(kafka):
+    """send() is thread-safe: four threads at once, every record delivered exactly once,
+    and each thread's records stay in its send order within a partition."""
+    topic = unique_topic("threads")
+    partitions = 3
+    kafka.create_topic(topic, partitions=partitions)
+    per_thread = 10_000
+    results: dict[int, list] = {}
+    with Producer({"bootstrap.servers": kafka.bootstrap_servers}) as p:
+        p.partitions_for(topic)
+        barrier = threading.Barrier(4)
+
+        def work(t: int) -> None:
+            barrier.wait()
+            results[t] = [p.send(topic, b"t%d-%d" % (t, i), key=b"key-%d" % (i % 500))
+                          for i in range(per_thread)]
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        p.flush(timeout=60)
+    records = java_read(kafka.bootstrap_servers, topic, 4 * per_thread)
+    by_pos = {(r.partition, r.offset): r for r in records}
+    assert len(records) == len(by_pos) == 4 * per_thread
+    for t, futures in results.items():
+        last: dict[int, int] = defaultdict(lambda: -1)
+        for i, f in enumerate(futures):
+            md = f.result(timeout=0)
+            r = by_pos.pop((md.partition, md.offset))
+            assert r.value == b"t%d-%d" % (t, i) and r.key == b"key-%d" % (i % 500)
+            assert md.partition == partition_for_key(r.key, partitions)
+            assert md.offset > last[md.partition]
+            last[md.partition] = md.offset
+    assert not by_pos
