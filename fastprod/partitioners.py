@@ -64,6 +64,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence
 
 from fastprod.cluster.snapshot import ClusterSnapshot
 from fastprod.errors import ConfigError
+from fastprod._ext.accumulate import StickyState
 from fastprod.kernels import partition_for_key
 
 __all__ = [
@@ -139,7 +140,7 @@ class BuiltInPartitioner:
     ``update_partition_info`` (switch), which returns True when it switched.
     """
 
-    __slots__ = ("topic", "sticky_batch_size", "_rng", "_partition", "_produced_bytes",
+    __slots__ = ("topic", "sticky_batch_size", "_rng", "state",
                  "_cft", "_load_ids")
 
     partition_for_key = staticmethod(partition_for_key)
@@ -151,11 +152,29 @@ class BuiltInPartitioner:
         self.topic = topic
         self.sticky_batch_size = sticky_batch_size  # batch.size
         self._rng = rng if rng is not None else random.Random()
-        self._partition = UNKNOWN_PARTITION  # current sticky partition, -1 before the first
-        self._produced_bytes = 0  # appended to the current sticky partition
+        # The current sticky partition (-1 before the first) and the bytes appended to
+        # it, in a C struct that Producer.send's fast path reads and bumps directly
+        # (under the accumulator's lock, like every method here).
+        self.state = StickyState()
         # adaptive load stats: cumulative frequency table and the partition of each slot
         self._cft: Optional[tuple[int, ...]] = None
         self._load_ids: tuple[int, ...] = ()
+
+    @property
+    def _partition(self) -> int:
+        return self.state.partition
+
+    @_partition.setter
+    def _partition(self, value: int) -> None:
+        self.state.partition = value
+
+    @property
+    def _produced_bytes(self) -> int:
+        return self.state.produced_bytes
+
+    @_produced_bytes.setter
+    def _produced_bytes(self, value: int) -> None:
+        self.state.produced_bytes = value
 
     @property
     def sticky_partition(self) -> int:

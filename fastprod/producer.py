@@ -29,12 +29,13 @@ from fastprod.engine.accumulator import (
     record_size_upper_bound,
 )
 from fastprod.engine.buffer_pool import BufferPool
+from fastprod._ext.accumulate import SendFastPath
 from fastprod.engine.futures import (
     BatchFuture,
     DeliveryCallback,
-    ProduceRequestResult,
     RecordFuture,
     RecordMetadata,
+    failed_future,
 )
 from fastprod.engine.sender import Sender
 from fastprod.engine.transaction_manager import TransactionManager
@@ -126,6 +127,14 @@ class Producer:
             delivery_timeout_ms=cfg.delivery_timeout_ms,
             guarantee_message_order=cfg.max_in_flight_requests_per_connection == 1,
             transaction_manager=self._transaction_manager)
+        # send() is the C fast path; it hands anything unusual to _send below.
+        self._fast_path = SendFastPath(
+            self._accumulator.lock, self._accumulator.topics, self._metadata.snapshot, self._send,
+            key_passthrough=self._key_passthrough, value_passthrough=self._value_passthrough,
+            partitioner_builtin=self._partitioner is None,
+            ignore_keys=self._partitioner_config.ignore_keys, sticky_batch_size=batch_size)
+        self._metadata.listeners.append(self._fast_path.set_snapshot)
+        self.send = self._fast_path.send  # type: ignore[method-assign]
         self._closed = False
         self._close_lock = threading.Lock()
         self._thread = threading.Thread(target=self._sender.run, daemon=True,
@@ -146,6 +155,12 @@ class Producer:
         ``on_delivery(metadata, error)`` runs on the sender thread once the record is
         written (metadata set) or has failed (error set).
         """
+        return self._send(topic, value, key, partition, timestamp, headers, on_delivery)
+
+    def _send(self, topic: str, value: Any, key: Any, partition: int | None,
+              timestamp: int | None, headers: Headers | None,
+              on_delivery: DeliveryCallback | None) -> RecordFuture:
+        """The whole of send(): the reference path, and the fast path's fallback."""
         if self._closed:
             raise ProducerClosedError("cannot send: the producer is closed")
         if type(topic) is not str or not topic:
@@ -334,6 +349,7 @@ class Producer:
         with self._close_lock:
             if not self._closed:
                 self._closed = True
+                self._fast_path.closed = True
                 log.info("closing producer %s", self.client_id)
         if threading.current_thread() is self._thread:
             log.warning("close() called from a callback: not waiting for pending records")
@@ -388,15 +404,12 @@ def _check_headers(headers: Headers) -> list[tuple[str, bytes | None]]:
 def _failed(topic: str, partition: int, error: BaseException,
             on_delivery: DeliveryCallback | None) -> RecordFuture:
     """A future that failed before its record reached a batch (Java's FutureFailure)."""
-    result = ProduceRequestResult(topic, partition)
-    result.set(-1, -1, error)
-    result.done()
     if on_delivery is not None:
         try:
             on_delivery(None, error)
         except Exception:
             log.exception("on_delivery callback raised")
-    return RecordFuture(result, 0, -1, -1, -1)
+    return failed_future(topic, partition, error)
 
 
 def _sleep_ms(ms: int) -> None:

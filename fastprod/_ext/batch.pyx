@@ -154,18 +154,7 @@ cdef class BatchBuilder:
     uncompressed size x ``estimated_compression_ratio`` x 1.05.
     """
 
-    cdef char *_buf
-    cdef Py_ssize_t _capacity
-    cdef Py_ssize_t _pos
-    cdef int32_t _count
-    cdef int32_t _last_offset_delta
-    cdef int64_t _base_timestamp
-    cdef int64_t _max_timestamp
-    cdef readonly int compression_type
-    cdef readonly Py_ssize_t batch_size
-    cdef readonly object compression_level
-    cdef double _ratio
-    cdef double _size_factor
+    # fields are declared in batch.pxd, so that accumulate.pyx can call _append in C
 
     def __cinit__(self, compression_type=0, batch_size=16384, compression_level=None):
         _as_int32(compression_type, "compression_type")

@@ -52,6 +52,8 @@ class Metadata:
         # the last reason no broker answered, for the error a waiting send() raises
         self.last_failure: str | None = None
         self._closed = False
+        # called with each new snapshot, under the metadata lock (Producer.send's cache)
+        self.listeners: list = []
 
     # ---- caller threads -------------------------------------------------------------
 
@@ -168,6 +170,8 @@ class Metadata:
                 version=old.version + 1, cluster_id=response.cluster_id,
                 controller_id=response.controller_id, nodes=nodes, topics=topics,
                 topic_errors=errors, topic_ids=topic_ids)
+            for listener in self.listeners:
+                listener(self.snapshot)
             self._fatal = fatal
             self._failures = 0
             self._last_success_ms = now_ms

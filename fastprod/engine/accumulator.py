@@ -13,13 +13,11 @@ may block for up to max.block.ms.
 from __future__ import annotations
 
 import collections
-import threading
-from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
 from fastprod.clock import monotonic_ms as _monotonic_ms
 from fastprod.cluster.snapshot import ClusterSnapshot
-from fastprod.engine.batch import ProducerBatch
+from fastprod._ext.accumulate import FastLock, ProducerBatch, TopicQueues
 from fastprod.engine.buffer_pool import BufferPool
 from fastprod.engine.futures import DeliveryCallback, RecordFuture
 from fastprod.kernels import RECORD_BATCH_OVERHEAD, BatchBuilder
@@ -46,13 +44,6 @@ class ReadyCheckResult(NamedTuple):
     ready_nodes: set[int]
     next_ready_check_delay_ms: int
     unknown_leader_topics: set[str]
-
-
-@dataclass
-class _TopicInfo:
-    deques: dict[int, collections.deque[ProducerBatch]] = field(default_factory=dict)
-    partitioner: object | None = None  # BuiltInPartitioner for sticky (unkeyed) records
-    compression_ratio: float = 1.0
 
 
 def record_size_upper_bound(key: bytes | None, value: bytes | None, headers) -> int:
@@ -83,8 +74,10 @@ class RecordAccumulator:
         self.pool = pool
         self._partitioner_factory = partitioner_factory
         self.transaction_manager = transaction_manager
-        self._lock = threading.Lock()
-        self._topics: dict[str, _TopicInfo] = {}
+        # Shared with the C fast path of Producer.send (SendFastPath), which appends to
+        # open batches under this same lock.
+        self.lock = self._lock = FastLock()
+        self.topics = self._topics = {}
         self._incomplete: set[ProducerBatch] = set()
         self._muted: set[TP] = set()
         self._drain_index: dict[int, int] = {}
@@ -92,7 +85,6 @@ class RecordAccumulator:
         self._appends_in_progress = 0
         self._closed = False
         self._nodes_cache: tuple[int, dict[int, list[TP]]] = (-1, {})
-        self._all_done = threading.Condition(self._lock)
 
     # ---- caller thread -------------------------------------------------------------
 
@@ -110,8 +102,7 @@ class RecordAccumulator:
             self._appends_in_progress += 1
             info = self._topics.get(topic)
             if info is None:
-                info = self._topics[topic] = _TopicInfo(
-                    partitioner=self._partitioner_factory(topic))
+                info = self._topics[topic] = TopicQueues(self._partitioner_factory(topic))
         try:
             while True:
                 with self._lock:
@@ -151,7 +142,7 @@ class RecordAccumulator:
                 self.pool.deallocate(reserved)
 
     @staticmethod
-    def _sticky_deque(info: _TopicInfo, snapshot: ClusterSnapshot):
+    def _sticky_deque(info: TopicQueues, snapshot: ClusterSnapshot):
         """The sticky partition and its deque. If every batch there is full, finish a
         switch that was held back so as not to leave a half-filled batch (Java's
         partitionChanged + updatePartitionInfo(0, enforce) in append)."""
@@ -161,7 +152,7 @@ class RecordAccumulator:
             dq = info.deques.get(partition)
             if dq is None:
                 dq = info.deques[partition] = collections.deque()
-            if not (dq and _all_full(dq) and
+            if not (_all_full(dq) and
                     partitioner.update_partition_info(0, snapshot, enforce_switch=True)):
                 return partition, dq
 
@@ -171,21 +162,21 @@ class RecordAccumulator:
         last = dq[-1]
         if last.full:
             return None
-        appended = last.try_append(timestamp, key, value, headers, callback, now_ms)
-        if appended < 0:
+        future, appended = last.try_append(timestamp, key, value, headers, callback)
+        if future is None:
             return None
         full = len(dq) > 1 or last.full
-        return AppendResult(last.futures[-1], partition, full, False, False), appended
+        return AppendResult(future, partition, full, False, False), appended
 
     def _append_new_batch(self, info, topic, partition, dq, timestamp, key, value, headers,
                           callback, now_ms, reserved):
         batch = self._new_batch(info, topic, partition, dq, now_ms, reserved)
-        appended = batch.try_append(timestamp, key, value, headers, callback, now_ms)
-        assert appended > 0  # the first record always fits
+        future, appended = batch.try_append(timestamp, key, value, headers, callback)
+        assert future is not None  # the first record always fits
         full = len(dq) > 1 or batch.full
-        return AppendResult(batch.futures[-1], partition, full, True, False), appended
+        return AppendResult(future, partition, full, True, False), appended
 
-    def _new_batch(self, info: _TopicInfo, topic: str, partition: int, dq, now_ms: int,
+    def _new_batch(self, info: TopicQueues, topic: str, partition: int, dq, now_ms: int,
                    reserved: int) -> ProducerBatch:
         builder = BatchBuilder(self.compression_type, self.batch_size,
                                self.compression_level)
@@ -215,8 +206,7 @@ class RecordAccumulator:
             self._appends_in_progress += 1
             info = self._topics.get(topic)
             if info is None:
-                info = self._topics[topic] = _TopicInfo(
-                    partitioner=self._partitioner_factory(topic))
+                info = self._topics[topic] = TopicQueues(self._partitioner_factory(topic))
         try:
             while start < total:
                 with self._lock:
@@ -239,7 +229,7 @@ class RecordAccumulator:
                     if batch is not None:
                         first = batch.record_count
                         count, nbytes = batch.append_many(timestamp, keys, values, start,
-                                                          total, now_ms)
+                                                          total)
                         if count:
                             on_segment(batch, first, start, count)
                             start += count
@@ -423,8 +413,6 @@ class RecordAccumulator:
         """A batch is completed: give back its memory and forget it."""
         with self._lock:
             self._incomplete.discard(batch)
-            if not self._incomplete:
-                self._all_done.notify_all()
         if batch.reserved_bytes:
             self.pool.deallocate(batch.reserved_bytes)
             batch.reserved_bytes = 0

@@ -118,8 +118,11 @@ class TransactionManager:
         batch.set_producer_state(self.producer_id, self.producer_epoch, sequence, False)
         self._next_sequence[tp] = (sequence + batch.record_count) % _SEQUENCE_MODULUS
         in_flight = self._in_flight.setdefault(tp, [])
-        keys = [b.base_sequence for b in in_flight]
-        in_flight.insert(bisect.bisect(keys, sequence), batch)
+        if not in_flight or in_flight[-1].base_sequence < sequence:
+            in_flight.append(batch)  # the usual case: sequences only grow
+        else:
+            keys = [b.base_sequence for b in in_flight]
+            in_flight.insert(bisect.bisect(keys, sequence), batch)
 
     def _is_current(self, batch: ProducerBatch) -> bool:
         return (batch.base_sequence >= 0 and batch.producer_id == self.producer_id and

@@ -1,0 +1,586 @@
+# cython: language_level=3
+"""The producer's per-record structures, and the append fast path.
+
+Everything here is touched once per record, so it is C: ProducerBatch (the records of
+one partition on their way into one record batch), RecordFuture (what send() returns),
+ProduceRequestResult (one batch's outcome, shared by its futures), TopicQueues (the
+accumulator's per-topic deques) and FastLock (the accumulator's lock).
+
+``SendFastPath.send`` is Producer.send for the common case: bytes (or None) key and
+value with the pass-through serializers, no headers, a topic whose metadata is known,
+the built-in partitioner, and an open batch with room. It appends under the
+accumulator's lock and returns the future; anything else (a new batch, a sticky
+partition switch, blocking for memory or metadata, a custom serializer or partitioner)
+goes to the Python path, ``Producer._send``, which is the reference behaviour. The
+policy (when batches are ready, drained, retried, expired) stays in
+fastprod/engine/accumulator.py and sender.py.
+
+Ownership: a ProducerBatch is guarded by the accumulator's lock until drained, then
+owned by the sender thread; ``complete`` may race with an aborting thread and the first
+completion wins (Java's ProducerBatch.finalState).
+"""
+
+cimport cython
+from cpython.bytes cimport PyBytes_GET_SIZE
+from cpython.pythread cimport (NOWAIT_LOCK, PY_LOCK_ACQUIRED, WAIT_LOCK, PyLockStatus,
+                               PyThread_acquire_lock, PyThread_allocate_lock,
+                               PyThread_free_lock, PyThread_release_lock,
+                               PyThread_type_lock)
+from libc.stdint cimport int16_t, int32_t, int64_t
+
+
+cdef extern from "pythread.h":
+    ctypedef long long PY_TIMEOUT_T
+    PyLockStatus PyThread_acquire_lock_timed(PyThread_type_lock, PY_TIMEOUT_T microseconds,
+                                             int intr_flag) nogil
+from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
+
+from fastprod._ext.batch cimport BatchBuilder
+from fastprod._ext.murmur2 cimport murmur2_raw
+
+import logging
+import threading
+from collections import namedtuple
+
+from fastprod._ext.batch import set_producer_state as _restamp
+from fastprod.errors import KafkaTimeoutError
+
+log = logging.getLogger("fastprod.engine")
+
+DEF NO_TIMESTAMP = -1
+
+
+cdef inline int64_t _wall_ms() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return <int64_t>ts.tv_sec * 1000 + ts.tv_nsec // 1000000
+
+
+# ---- the accumulator's lock ------------------------------------------------------
+
+cdef class FastLock:
+    """A mutex C code can take in nanoseconds; Python uses it as ``with lock:``.
+
+    Waiting for it releases the GIL, so a thread blocked here never stops the holder.
+    """
+
+    cdef PyThread_type_lock _lock
+
+    def __cinit__(self):
+        self._lock = PyThread_allocate_lock()
+        if self._lock == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        if self._lock != NULL:
+            PyThread_free_lock(self._lock)
+
+    cdef inline void take(self):
+        if not PyThread_acquire_lock(self._lock, NOWAIT_LOCK):
+            with nogil:
+                PyThread_acquire_lock(self._lock, WAIT_LOCK)
+
+    cdef inline void give(self):
+        PyThread_release_lock(self._lock)
+
+    def __enter__(self):
+        self.take()
+        return self
+
+    def __exit__(self, *exc_info):
+        self.give()
+        return False
+
+
+# ---- results and futures -----------------------------------------------------------
+
+class RecordMetadata(namedtuple("RecordMetadata", "topic partition offset timestamp "
+                                "serialized_key_size serialized_value_size")):
+    """Where a record was written. ``offset`` is -1 with acks=0 (the broker said
+    nothing); the sizes are -1 for a null key or value."""
+
+    __slots__ = ()
+
+
+cdef class ProduceRequestResult:
+    """The outcome of one batch: base offset, log-append time or error, then a latch.
+
+    The latch is a bare C lock held from creation until ``done``: waiting is acquiring
+    it (with the GIL released) and handing it straight back, which costs far less per
+    batch than a threading.Event.
+    """
+
+    cdef public str topic
+    cdef public int partition
+    cdef public int64_t base_offset
+    cdef public int64_t log_append_time
+    cdef public object error
+    # relative offset -> exception, for brokers that reject single records (KIP-467)
+    cdef public object record_errors
+    cdef PyThread_type_lock _latch
+    cdef bint _done
+
+    def __cinit__(self):
+        self._latch = PyThread_allocate_lock()
+        if self._latch == NULL:
+            raise MemoryError()
+        PyThread_acquire_lock(self._latch, WAIT_LOCK)
+
+    def __dealloc__(self):
+        if self._latch != NULL:
+            if not self._done:
+                PyThread_release_lock(self._latch)
+            PyThread_free_lock(self._latch)
+
+    def __init__(self, str topic, int partition):
+        self.topic = topic
+        self.partition = partition
+        self.base_offset = -1
+        self.log_append_time = NO_TIMESTAMP
+
+    def set(self, int64_t base_offset, int64_t log_append_time, error, record_errors=None):
+        self.base_offset = base_offset
+        self.log_append_time = log_append_time
+        self.error = error
+        self.record_errors = record_errors
+
+    def done(self):
+        if not self._done:
+            self._done = True
+            PyThread_release_lock(self._latch)
+
+    def is_done(self):
+        return self._done
+
+    def wait(self, timeout=None):
+        """True once done; False if ``timeout`` seconds (None: forever) pass first."""
+        cdef PY_TIMEOUT_T micros
+        cdef PyLockStatus status
+        if self._done:
+            return True
+        micros = -1 if timeout is None else <PY_TIMEOUT_T>(max(timeout, 0) * 1e6)
+        with nogil:
+            status = PyThread_acquire_lock_timed(self._latch, micros, 0)
+        if status == PY_LOCK_ACQUIRED:
+            PyThread_release_lock(self._latch)
+            return True
+        return self._done
+
+
+# Guards RecordFuture._callbacks between add_done_callback and completion; callbacks
+# added through the future are rare (on_delivery travels with the batch instead).
+_callbacks_lock = threading.Lock()
+
+
+# No cycle runs through a future (it points at its batch's result, which points at
+# nothing), except through callbacks added with add_done_callback, which completion
+# drops; leaving futures out of the cyclic GC saves a collection every 700 records.
+@cython.no_gc
+@cython.freelist(1024)
+cdef class RecordFuture:
+    """The future result of one ``send()``: a RecordMetadata, or the error that failed it.
+
+    ``add_done_callback`` callbacks run on the sender thread (or at once if done).
+    """
+
+    cdef readonly ProduceRequestResult _result
+    cdef int32_t _relative_offset
+    cdef int64_t _timestamp
+    cdef int32_t _key_size
+    cdef int32_t _value_size
+    cdef list _callbacks
+
+    def __init__(self, ProduceRequestResult result, int32_t relative_offset,
+                 int64_t timestamp, int32_t key_size, int32_t value_size):
+        self._result = result
+        self._relative_offset = relative_offset
+        self._timestamp = timestamp
+        self._key_size = key_size
+        self._value_size = value_size
+
+    def done(self):
+        return self._result._done
+
+    def result(self, timeout=None):
+        """Block until delivered; raise the delivery error, or KafkaTimeoutError."""
+        error = self.exception(timeout)
+        if error is not None:
+            raise error
+        return self.metadata()
+
+    def exception(self, timeout=None):
+        if not self._result.wait(timeout):
+            raise KafkaTimeoutError(f"record not delivered within {timeout} s")
+        return self.error()
+
+    def add_done_callback(self, fn):
+        """Call ``fn(future)`` once the record is delivered or failed."""
+        with _callbacks_lock:
+            # The batch is marked done before its futures' callbacks are taken, so a
+            # callback added after that point runs here instead, exactly once.
+            if not self._result._done:
+                if self._callbacks is None:
+                    self._callbacks = []
+                self._callbacks.append(fn)
+                return
+        fn(self)
+
+    cpdef object error(self):
+        """The error that failed this record, or None (valid once done)."""
+        errors = self._result.record_errors
+        if errors is not None and self._relative_offset in errors:
+            return errors[self._relative_offset]
+        return self._result.error
+
+    cpdef object metadata(self):
+        """The RecordMetadata (valid once done without error)."""
+        cdef ProduceRequestResult r = self._result
+        offset = -1 if r.base_offset < 0 else r.base_offset + self._relative_offset
+        timestamp = r.log_append_time if r.log_append_time != NO_TIMESTAMP else self._timestamp
+        return RecordMetadata(r.topic, r.partition, offset, timestamp, self._key_size,
+                              self._value_size)
+
+    cdef void _run_callbacks(self):
+        with _callbacks_lock:
+            callbacks, self._callbacks = self._callbacks, None
+        if callbacks:
+            for fn in callbacks:
+                try:
+                    fn(self)
+                except Exception:
+                    log.exception("future callback for %s-%d raised", self._result.topic,
+                                  self._result.partition)
+
+    def __repr__(self):
+        where = f"{self._result.topic}-{self._result.partition}"
+        if not self.done():
+            return f"<RecordFuture {where} pending>"
+        error = self.error()
+        state = f"failed: {error!r}" if error else f"offset={self.metadata().offset}"
+        return f"<RecordFuture {where} {state}>"
+
+
+cpdef RecordFuture failed_future(str topic, int partition, error):
+    """A future that failed before its record reached a batch (Java's FutureFailure)."""
+    result = ProduceRequestResult(topic, partition)
+    result.set(-1, -1, error)
+    result.done()
+    return RecordFuture(result, 0, -1, -1, -1)
+
+
+# ---- batches ------------------------------------------------------------------------
+
+cdef class ProducerBatch:
+    """The records of one partition on their way into one record batch v2."""
+
+    cdef readonly str topic
+    cdef readonly int partition
+    cdef public BatchBuilder builder
+    cdef readonly ProduceRequestResult result
+    cdef public list futures
+    cdef public list callbacks  # (future, on_delivery) pairs, or None
+    cdef public list hooks      # called after completion (send_batch futures), or None
+    cdef public int64_t created_ms
+    cdef public int64_t last_attempt_ms
+    cdef public int64_t drained_ms
+    cdef public int attempts
+    cdef public bint in_retry
+    cdef public int32_t record_count
+    cdef public bint full
+    cdef public int64_t reserved_bytes
+    cdef public int64_t producer_id
+    cdef public int16_t producer_epoch
+    cdef public int32_t base_sequence
+    cdef public bint is_transactional
+    cdef object _records
+    cdef bint _completed
+    cdef object _lock
+
+    def __init__(self, str topic, int partition, BatchBuilder builder, int64_t now_ms,
+                 int64_t reserved_bytes=0):
+        self.topic = topic
+        self.partition = partition
+        self.builder = builder
+        self.result = ProduceRequestResult(topic, partition)
+        self.futures = []
+        self.created_ms = now_ms
+        self.last_attempt_ms = now_ms
+        self.drained_ms = -1
+        self.reserved_bytes = reserved_bytes
+        self.producer_id = -1
+        self.producer_epoch = -1
+        self.base_sequence = -1
+        self._lock = threading.Lock()
+
+    cdef RecordFuture _append(self, int64_t timestamp, object key, object value,
+                              object headers, object callback, int *appended):
+        """Append a record; its future, or None (batch now full) with appended = -1."""
+        cdef Py_ssize_t size = self.builder._append(self.record_count, timestamp, key,
+                                                    value, headers)
+        cdef RecordFuture future
+        if size < 0:
+            self.full = True
+            appended[0] = -1
+            return None
+        # Fields set directly: no argument tuple to build and parse, once per record.
+        future = RecordFuture.__new__(RecordFuture)
+        future._result = self.result
+        future._relative_offset = self.record_count
+        future._timestamp = timestamp
+        future._key_size = -1 if key is None else (
+            PyBytes_GET_SIZE(key) if type(key) is bytes else len(key))
+        future._value_size = -1 if value is None else (
+            PyBytes_GET_SIZE(value) if type(value) is bytes else len(value))
+        self.futures.append(future)
+        if callback is not None:
+            if self.callbacks is None:
+                self.callbacks = []
+            self.callbacks.append((future, callback))
+        self.record_count += 1
+        appended[0] = <int>size
+        return future
+
+    def try_append(self, int64_t timestamp, key, value, headers, callback):
+        """Append a record; returns (its future, the bytes it took), or (None, -1) when
+        the batch has no room left for it."""
+        cdef int appended
+        future = self._append(timestamp, key, value, headers, callback, &appended)
+        return future, appended
+
+    def append_many(self, int64_t timestamp, keys, values, Py_ssize_t start,
+                    Py_ssize_t stop):
+        """Append ``values[start:stop]`` (keys alike) until full, in C, with no
+        per-record future; returns (records taken, bytes they took)."""
+        cdef Py_ssize_t before = self.builder._pos
+        count = self.builder.append_many(self.record_count, timestamp, values, keys,
+                                         start, stop)
+        if count < stop - start:
+            self.full = True
+        self.record_count += count
+        return count, self.builder._pos - before
+
+    @property
+    def estimated_size_in_bytes(self):
+        return self.builder._pos
+
+    def records(self):
+        """The encoded batch: built on first use (at drain), reused by every retry."""
+        if self._records is None:
+            self._records = self.builder.build(
+                producer_id=self.producer_id, producer_epoch=self.producer_epoch,
+                base_sequence=self.base_sequence, is_transactional=self.is_transactional)
+        return self._records
+
+    def set_producer_state(self, int64_t producer_id, int16_t producer_epoch,
+                           int32_t base_sequence, bint is_transactional):
+        """Stamp idempotence state; a batch built already is restamped in place."""
+        self.producer_id = producer_id
+        self.producer_epoch = producer_epoch
+        self.base_sequence = base_sequence
+        self.is_transactional = is_transactional
+        if self._records is not None:
+            buf = bytearray(self._records)
+            _restamp(buf, producer_id, producer_epoch, base_sequence, is_transactional)
+            self._records = bytes(buf)
+
+    def has_reached_delivery_timeout(self, int64_t delivery_timeout_ms, int64_t now_ms):
+        return now_ms - self.created_ms >= delivery_timeout_ms
+
+    def reenqueued(self, int64_t now_ms):
+        self.attempts += 1
+        self.last_attempt_ms = now_ms
+        self.in_retry = True
+
+    def is_done(self):
+        return self._completed
+
+    def complete(self, int64_t base_offset, int64_t log_append_time, error=None,
+                 record_errors=None):
+        """Resolve every future and run the callbacks; False if already completed."""
+        cdef RecordFuture future
+        with self._lock:
+            if self._completed:
+                return False
+            self._completed = True
+        self.result.set(base_offset, log_append_time, error, record_errors)
+        self.result.done()
+        if self.callbacks is not None:
+            for future, callback in self.callbacks:
+                record_error = future.error()
+                try:
+                    if record_error is None:
+                        callback(future.metadata(), None)
+                    else:
+                        callback(None, record_error)
+                except Exception:  # a user callback must not kill the sender thread
+                    log.exception("on_delivery callback for %s-%d raised",
+                                  self.topic, self.partition)
+        if self.hooks is not None:
+            for hook in self.hooks:
+                try:
+                    hook()
+                except Exception:
+                    log.exception("completion hook for %s-%d raised", self.topic,
+                                  self.partition)
+        for future in self.futures:
+            if future._callbacks is not None:
+                future._run_callbacks()
+        return True
+
+    def abort(self, error):
+        return self.complete(-1, -1, error)
+
+    def __repr__(self):
+        return (f"<ProducerBatch {self.topic}-{self.partition} records={self.record_count} "
+                f"attempts={self.attempts}>")
+
+
+cdef class StickyState:
+    """The built-in partitioner's sticky partition for unkeyed records (-1: none yet)
+    and the bytes appended to it since it was chosen."""
+
+    cdef public int64_t partition
+    cdef public int64_t produced_bytes
+
+    def __init__(self):
+        self.partition = -1
+        self.produced_bytes = 0
+
+
+cdef class TopicQueues:
+    """The accumulator's state for one topic: a deque of batches per partition and the
+    built-in partitioner, whose sticky state the fast path reads in C."""
+
+    cdef public dict deques
+    cdef public object partitioner
+    cdef StickyState sticky
+    cdef public double compression_ratio
+
+    def __init__(self, partitioner):
+        self.deques = {}
+        self.partitioner = partitioner
+        state = getattr(partitioner, "state", None)
+        self.sticky = state if isinstance(state, StickyState) else None
+        self.compression_ratio = 1.0
+
+
+# ---- Producer.send, fast ----------------------------------------------------------------
+
+cdef class SendFastPath:
+    """Producer.send for the common case; everything else goes to ``slow_send``."""
+
+    cdef FastLock lock
+    cdef dict topics
+    cdef object snapshot         # the newest ClusterSnapshot, pushed by set_snapshot
+    cdef dict snapshot_topics    # its topics: topic -> partitions
+    cdef object slow_send
+    cdef public bint closed
+    cdef bint key_passthrough
+    cdef bint value_passthrough
+    cdef bint partitioner_builtin
+    cdef bint ignore_keys
+    cdef int64_t sticky_batch_size
+
+    def __init__(self, FastLock lock, dict topics, snapshot, slow_send, *,
+                 bint key_passthrough, bint value_passthrough, bint partitioner_builtin,
+                 bint ignore_keys, int64_t sticky_batch_size):
+        self.lock = lock
+        self.topics = topics
+        self.set_snapshot(snapshot)
+        self.slow_send = slow_send
+        self.key_passthrough = key_passthrough
+        self.value_passthrough = value_passthrough
+        self.partitioner_builtin = partitioner_builtin
+        self.ignore_keys = ignore_keys
+        self.sticky_batch_size = sticky_batch_size
+
+    def set_snapshot(self, snapshot):
+        """Metadata calls this with every new snapshot."""
+        topics = snapshot.topics
+        self.snapshot_topics = topics if type(topics) is dict else dict(topics)
+        self.snapshot = snapshot
+
+    def send(self, topic, value=None, key=None, partition=None, timestamp=None,
+             headers=None, on_delivery=None):
+        cdef int64_t ts
+        cdef Py_ssize_t num_partitions, p
+        cdef bint sticky = False
+        future = None
+        if (self.closed or headers is not None or type(topic) is not str or
+                (key is not None and (type(key) is not bytes or not self.key_passthrough)) or
+                (value is not None and (type(value) is not bytes or
+                                        not self.value_passthrough))):
+            return self.slow_send(topic, value, key, partition, timestamp, headers,
+                                  on_delivery)
+        if timestamp is None:
+            ts = _wall_ms()
+        elif type(timestamp) is int and timestamp >= 0:
+            ts = timestamp
+        else:
+            return self.slow_send(topic, value, key, partition, timestamp, headers,
+                                  on_delivery)
+        snapshot = self.snapshot
+        parts = self.snapshot_topics.get(topic)
+        if parts is None:
+            return self.slow_send(topic, value, key, partition, timestamp, headers,
+                                  on_delivery)
+        num_partitions = len(parts)
+        if partition is not None:
+            if type(partition) is not int or not 0 <= partition < num_partitions:
+                return self.slow_send(topic, value, key, partition, timestamp, headers,
+                                      on_delivery)
+            p = partition
+        elif not self.partitioner_builtin:
+            return self.slow_send(topic, value, key, partition, timestamp, headers,
+                                  on_delivery)
+        elif key is not None and not self.ignore_keys:
+            p = (murmur2_raw(<const unsigned char *><char *>key, PyBytes_GET_SIZE(key))
+                 & 0x7fffffff) % num_partitions
+        else:
+            sticky = True
+        self.lock.take()
+        try:
+            future = self._append_locked(topic, p, sticky, ts, key, value, on_delivery,
+                                         snapshot)
+        finally:
+            self.lock.give()
+        if future is None:
+            return self.slow_send(topic, value, key, partition, timestamp, headers,
+                                  on_delivery)
+        return future
+
+    cdef object _append_locked(self, str topic, Py_ssize_t p, bint sticky, int64_t ts,
+                               object key, object value, object on_delivery,
+                               object snapshot):
+        """Append to the open batch, or return None to take the Python path."""
+        cdef TopicQueues info = self.topics.get(topic)
+        cdef ProducerBatch batch
+        cdef StickyState state = None
+        cdef int appended
+        cdef int64_t produced
+        if self.closed or info is None:
+            return None
+        if sticky:
+            # The built-in partitioner's state, read and bumped here under the same
+            # lock its methods need; a switch is left to its update_partition_info.
+            state = info.sticky
+            if state is None or state.partition < 0:
+                return None
+            p = state.partition
+        dq = info.deques.get(p)
+        if not dq:
+            return None
+        batch = dq[len(dq) - 1]  # (wraparound is off in this build: no dq[-1])
+        if batch.full:
+            return None
+        future = batch._append(ts, key, value, None, on_delivery, &appended)
+        if future is None:
+            return None
+        if sticky:
+            produced = state.produced_bytes + appended
+            if produced < self.sticky_batch_size:
+                state.produced_bytes = produced
+            else:
+                info.partitioner.update_partition_info(appended, snapshot,
+                                                       enforce_switch=batch.full)
+        return future
