@@ -286,6 +286,11 @@ class Sender:
 
     def _can_retry(self, batch: ProducerBatch, error: BaseException, now_ms: int) -> bool:
         retriable = isinstance(error, NetworkError) or getattr(error, "retriable", False)
+        if self.transaction_manager is not None and \
+                getattr(error, "code", None) in _SEQUENCE_ERRORS:
+            # Java's TransactionManager.canRetry: the idempotent producer retries every
+            # sequence error (after an epoch bump when the gap is real).
+            retriable = True
         return (retriable and not batch.is_done() and batch.attempts < self.retries and
                 not batch.has_reached_delivery_timeout(self.delivery_timeout_ms, now_ms))
 
