@@ -42,15 +42,18 @@ from fastprod.engine.transaction_manager import TransactionManager
 from fastprod.kernels import max_bytes_len, split_by_key_partition
 from fastprod.errors import (
     ConfigError,
+    IllegalStateError,
     KafkaTimeoutError,
     ProducerClosedError,
     RecordTooLargeError,
 )
+from fastprod.interceptors import Interceptors, ProducerRecord
 from fastprod.partitioners import (
     BuiltInPartitioner,
     PartitionerConfig,
     record_partition,
     resolve_partitioner,
+    uses_on_new_batch,
 )
 from fastprod.serializers import is_bytes_passthrough, resolve_serializer
 
@@ -84,6 +87,9 @@ class Producer:
         self._key_passthrough = is_bytes_passthrough(self._key_serializer)
         self._value_passthrough = is_bytes_passthrough(self._value_serializer)
         self._partitioner = resolve_partitioner(cfg.partitioner_class, cfg.as_dict())
+        self._abort_on_new_batch = uses_on_new_batch(self._partitioner)
+        self._interceptors = Interceptors.from_config(cfg.resolve("interceptor.classes"),
+                                                      cfg.as_dict())
         self._partitioner_config = PartitionerConfig.from_config(cfg)
         self._max_block_ms = cfg.max_block_ms
         self._max_request_size = cfg.max_request_size
@@ -134,7 +140,8 @@ class Producer:
             partitioner_builtin=self._partitioner is None,
             ignore_keys=self._partitioner_config.ignore_keys, sticky_batch_size=batch_size)
         self._metadata.listeners.append(self._fast_path.set_snapshot)
-        self.send = self._fast_path.send  # type: ignore[method-assign]
+        if self._interceptors is None:  # interceptors see every record: no fast path
+            self.send = self._fast_path.send  # type: ignore[method-assign]
         self._closed = False
         self._close_lock = threading.Lock()
         self._thread = threading.Thread(target=self._sender.run, daemon=True,
@@ -163,8 +170,15 @@ class Producer:
         """The whole of send(): the reference path, and the fast path's fallback."""
         if self._closed:
             raise ProducerClosedError("cannot send: the producer is closed")
+        if self._interceptors is not None:
+            record = self._interceptors.on_send(
+                ProducerRecord(topic, value, key, partition, timestamp, headers))
+            topic, value, key, partition, timestamp, headers = record
+            on_delivery = self._interceptors.wrap_callback(on_delivery)
         if type(topic) is not str or not topic:
             raise TypeError(f"topic must be a non-empty str, not {topic!r}")
+        if partition is not None and (type(partition) is not int or partition < 0):
+            raise ValueError(f"partition must be a non-negative int, not {partition!r}")
         key_bytes = key if key is None or (self._key_passthrough and type(key) is bytes) \
             else self._key_serializer(key)
         value_bytes = value if value is None or (
@@ -185,8 +199,6 @@ class Producer:
         else:
             self._metadata.touch(topic, now_ms)
             remaining_ms = self._max_block_ms
-        if partition is not None and (type(partition) is not int or partition < 0):
-            raise ValueError(f"partition must be a non-negative int, not {partition!r}")
         p = record_partition(topic, partition, key, key_bytes, value, value_bytes, snapshot,
                              self._partitioner, self._partitioner_config.ignore_keys)
 
@@ -197,8 +209,18 @@ class Producer:
             return _failed(topic, p, RecordTooLargeError(
                 f"the record is {size} bytes when serialized, which is larger than {limit}, "
                 f"the value of {which}"), on_delivery)
+        abort = self._abort_on_new_batch and partition is None
         result = self._accumulator.append(topic, p, timestamp, key_bytes, value_bytes, headers,
-                                          on_delivery, remaining_ms, now_ms, snapshot)
+                                          on_delivery, remaining_ms, now_ms, snapshot,
+                                          abort_on_new_batch=abort)
+        if result.abort_for_new_batch:
+            # A 3.x-style partitioner (UniformSticky) picks a new partition for a new batch.
+            self._partitioner.on_new_batch(topic, snapshot, p)
+            p = record_partition(topic, None, key, key_bytes, value, value_bytes, snapshot,
+                                 self._partitioner, self._partitioner_config.ignore_keys)
+            result = self._accumulator.append(topic, p, timestamp, key_bytes, value_bytes,
+                                              headers, on_delivery, remaining_ms, now_ms,
+                                              snapshot)
         if result.batch_is_full or result.new_batch_created:
             self._sender.wakeup()
         return result.future
@@ -217,6 +239,9 @@ class Producer:
         """
         if self._closed:
             raise ProducerClosedError("cannot send: the producer is closed")
+        if self._interceptors is not None:
+            raise IllegalStateError("send_batch() does not run interceptor.classes; use "
+                                    "send() for each record when interceptors are configured")
         if type(topic) is not str or not topic:
             raise TypeError(f"topic must be a non-empty str, not {topic!r}")
         values = self._serialize_all(values, self._value_serializer, self._value_passthrough)
@@ -363,6 +388,10 @@ class Producer:
         if self._thread.is_alive():
             self._sender.force_close()
             self._thread.join()
+        if self._interceptors is not None:
+            self._interceptors.close()
+        if self._partitioner is not None and hasattr(self._partitioner, "close"):
+            self._partitioner.close()
 
     def partitions_for(self, topic: str) -> list[PartitionInfo]:
         """The topic's partitions (leader, replicas, ISR), waiting up to max.block.ms."""
