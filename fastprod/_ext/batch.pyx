@@ -278,11 +278,15 @@ cdef class BatchBuilder:
             if body > 0x7FFFFFFF - 5:
                 raise OverflowError(f"record of {body} bytes is too large for a batch")
             total = size_of_varint32(<int32_t>body) + body
-            if self._count > 0 and (
-                    OVERHEAD + (self._pos - OVERHEAD) * self._size_factor + total
-                    > self.batch_size):
-                return -1
-            self._reserve(total)
+            if self._count > 0:
+                if self._size_factor == 1.0:
+                    if self._pos + total > self.batch_size:
+                        return -1
+                elif (OVERHEAD + (self._pos - OVERHEAD) * self._size_factor + total
+                        > self.batch_size):
+                    return -1
+            if self._pos + total > self._capacity:
+                self._reserve(total)
             p = self._buf + self._pos
             p += write_varint32(p, <int32_t>body)
             p[0] = 0  # record attributes: unused

@@ -14,12 +14,13 @@ cdef inline int raise_corrupt(str message) except -1:
     raise CorruptRecordError(message)
 
 
+cdef extern from *:
+    int __builtin_clzll(unsigned long long) nogil
+
+
 cdef inline int size_of_uvarint64(uint64_t v) noexcept nogil:
-    cdef int n = 1
-    while v >= 0x80:
-        v >>= 7
-        n += 1
-    return n
+    # 7 bits per byte: ceil(significant bits / 7), with 0 taking one byte.
+    return (70 - __builtin_clzll(v | 1)) // 7
 
 
 cdef inline int size_of_varint32(int32_t v) noexcept nogil:
