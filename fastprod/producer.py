@@ -11,8 +11,10 @@ run on the sender thread, as in the Java client; keep them short, and do not cal
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -61,8 +63,16 @@ log = logging.getLogger("fastprod")
 
 Headers = Sequence[tuple[str, "bytes | None"]] | Mapping[str, "bytes | None"]
 
-_client_ids = iter(range(1, 2**31))
-_client_id_lock = threading.Lock()
+# Producers not closed yet. The sender is a daemon thread (a forgotten producer must not
+# keep the interpreter alive), so at exit each one is closed here: what was accepted is
+# delivered or fails within delivery.timeout.ms instead of vanishing with the thread.
+_live_producers: "weakref.WeakSet[Producer]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    for producer in list(_live_producers):
+        producer.close(producer.config.delivery_timeout_ms / 1000.0)
 
 
 class Producer:
@@ -80,8 +90,7 @@ class Producer:
                               f"yet: only PLAINTEXT is")
         if cfg.transactional_id is not None:
             raise ConfigError("transactional.id is not supported yet")
-        with _client_id_lock:
-            self.client_id = cfg.client_id or f"fastprod-{next(_client_ids)}"
+        self.client_id = cfg.client_id  # "producer-N" unless set, as in Java
         self._key_serializer = resolve_serializer(cfg.key_serializer, is_key=True)
         self._value_serializer = resolve_serializer(cfg.value_serializer, is_key=False)
         self._key_passthrough = is_bytes_passthrough(self._key_serializer)
@@ -147,6 +156,7 @@ class Producer:
         self._thread = threading.Thread(target=self._sender.run, daemon=True,
                                         name=f"fastprod-sender-{self.client_id}")
         self._thread.start()
+        _live_producers.add(self)
         log.info("producer %s started (bootstrap %s)", self.client_id,
                  ",".join(cfg.bootstrap_servers))
 
@@ -388,6 +398,7 @@ class Producer:
         if self._thread.is_alive():
             self._sender.force_close()
             self._thread.join()
+        _live_producers.discard(self)
         if self._interceptors is not None:
             self._interceptors.close()
         if self._partitioner is not None and hasattr(self._partitioner, "close"):

@@ -11,6 +11,7 @@ batch); futures may be read from any thread.
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Callable
 
@@ -21,6 +22,8 @@ from fastprod._ext.accumulate import (
     failed_future,
 )
 from fastprod.errors import KafkaTimeoutError
+
+log = logging.getLogger("fastprod")
 
 NO_TIMESTAMP = -1
 
@@ -96,9 +99,7 @@ class BatchFuture:
                 try:
                     callback(metadata, error)
                 except Exception:
-                    import logging
-
-                    logging.getLogger("fastprod").exception("on_delivery callback raised")
+                    log.exception("on_delivery callback raised")
         for fn in self._callbacks:
             fn(self)
 
