@@ -63,6 +63,36 @@ def local_only(kafka) -> LocalKafka:
     return kafka
 
 
+def create_topic(kafka, name: str, partitions: int = 1, replication_factor: int = 1,
+                 config: dict | None = None, timeout: float = 30.0) -> None:
+    """Create a topic and wait until every partition's leader really serves it.
+
+    Right after CreateTopics, metadata already names the leaders while the leaders may
+    still answer NOT_LEADER_OR_FOLLOWER for a moment (ListOffsets and Produce alike).
+    The producer must cope with that (test_produce_right_after_topic_creation), but the
+    other tests are about other things: they start on a settled topic."""
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    kafka.create_topic(name, partitions=partitions, replication_factor=replication_factor,
+                       config=config)
+    deadline = time.monotonic() + timeout
+    consumer = Consumer({"bootstrap.servers": kafka.bootstrap_servers,
+                         "group.id": "fastprod-test-settle"})
+    try:
+        for p in range(partitions):
+            while True:
+                try:
+                    consumer.get_watermark_offsets(TopicPartition(name, p), timeout=5,
+                                                   cached=False)
+                    break
+                except KafkaException:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+    finally:
+        consumer.close()
+
+
 @dataclass
 class Sent:
     """One send() and what the broker should hold for it."""
@@ -273,7 +303,7 @@ def kafka_no_autocreate():
 @pytest.mark.parametrize("codec", ["none", "gzip", "snappy", "lz4", "zstd"])
 def test_codec_round_trip_two_readers(kafka, codec, codec_workload, java_partitions):
     topic = unique_topic(f"codec-{codec}")
-    kafka.create_topic(topic, partitions=CODEC_PARTITIONS)
+    create_topic(kafka, topic, partitions=CODEC_PARTITIONS)
     deliveries: list = []
     with Producer({"bootstrap.servers": kafka.bootstrap_servers,
                    "compression.type": codec}) as producer:
@@ -318,7 +348,7 @@ def test_acks(kafka, acks, idempotence):
     kafka = local_only(kafka)
     topic = unique_topic(f"acks{acks}")
     partitions = 3
-    kafka.create_topic(topic, partitions=partitions)
+    create_topic(kafka, topic, partitions=partitions)
     config = {"bootstrap.servers": kafka.bootstrap_servers, "acks": acks,
               # bounds the test's time if a batch is never completed (expires instead)
               "delivery.timeout.ms": 20000, "request.timeout.ms": 10000}
@@ -406,15 +436,13 @@ def test_acks0_record_completes_once_written(kafka):
     as Java's NetworkClient does in handleCompletedSends, also when nothing else is
     going on on that connection."""
     topic = unique_topic("acks0quiet")
-    kafka.create_topic(topic, partitions=1)
+    create_topic(kafka, topic, partitions=1)
     calls = []
     with Producer({"bootstrap.servers": kafka.bootstrap_servers, "acks": "0", "linger.ms": 0,
                    "delivery.timeout.ms": 15000, "request.timeout.ms": 10000}) as p:
+        # (create_topic waited for the leader to settle: a Produce with acks=0 that the
+        # broker rejects, e.g. NOT_LEADER_OR_FOLLOWER, makes it close the connection.)
         p.partitions_for(topic)
-        # Let the new leader settle: a Produce with acks=0 that the broker rejects
-        # (NOT_LEADER_OR_FOLLOWER) makes it close the connection instead of answering.
-        kafka.wait_for_topic(topic)
-        time.sleep(1.0)
         for i in range(3):
             t0 = time.monotonic()
             fut = p.send(topic, b"quiet %d" % i, on_delivery=lambda md, err: calls.append(err))
@@ -478,7 +506,7 @@ RECORD_BATCH_OVERHEAD = 61
 def test_linger_collects_one_batch(kafka):
     kafka = local_only(kafka)
     topic = unique_topic("linger")
-    kafka.create_topic(topic, partitions=1)
+    create_topic(kafka, topic, partitions=1)
     with Producer({"bootstrap.servers": kafka.bootstrap_servers, "linger.ms": 1000}) as p:
         p.partitions_for(topic)  # metadata first, so the sends below are quick
         t0 = time.monotonic()
@@ -497,7 +525,7 @@ def test_linger_collects_one_batch(kafka):
 def test_batch_size_bounds_batches(kafka, batch_size):
     kafka = local_only(kafka)
     topic = unique_topic("batchsize")
-    kafka.create_topic(topic, partitions=1)
+    create_topic(kafka, topic, partitions=1)
     value_len = 100
     n = 2000
     config = {"bootstrap.servers": kafka.bootstrap_servers, "linger.ms": 500,
@@ -531,7 +559,7 @@ def test_leader_routing_three_brokers(kafka_cluster3, caplog):
     cluster = kafka_cluster3
     topic = unique_topic("leaders")
     partitions = 6
-    cluster.create_topic(topic, partitions=partitions, replication_factor=3)
+    create_topic(cluster, topic, partitions=partitions, replication_factor=3)
     md = cluster.metadata([topic])
     leaders = {p.partition: p.leader for p in md.topics[topic].partitions}
     assert len(leaders) == partitions and all(v >= 0 for v in leaders.values())
@@ -591,7 +619,7 @@ def test_unknown_topic_without_auto_create_times_out(kafka_no_autocreate):
         assert 1.4 <= time.monotonic() - t0 < 4.0
 
         # Once the topic exists the same producer uses it.
-        k.create_topic(topic, partitions=2)
+        create_topic(k, topic, partitions=2)
         md = p.send(topic, b"now it exists", key=b"k").result(timeout=30)
     assert md.partition == partition_for_key(b"k", 2) and md.offset == 0
     records = java_read(k.bootstrap_servers, topic, 1)
@@ -601,7 +629,7 @@ def test_unknown_topic_without_auto_create_times_out(kafka_no_autocreate):
 
 def test_wrong_types_raise_in_send_and_queue_nothing(kafka):
     topic = unique_topic("types")
-    kafka.create_topic(topic, partitions=1)
+    create_topic(kafka, topic, partitions=1)
     with Producer({"bootstrap.servers": kafka.bootstrap_servers}) as p:
         first = p.send(topic, b"before", key=b"a")
         calls = []
@@ -627,7 +655,7 @@ def test_wrong_types_raise_in_send_and_queue_nothing(kafka):
 
 def test_record_larger_than_max_request_size(kafka):
     topic = unique_topic("toolarge")
-    kafka.create_topic(topic, partitions=1)
+    create_topic(kafka, topic, partitions=1)
     calls = []
     with Producer({"bootstrap.servers": kafka.bootstrap_servers}) as p:  # 1 MiB default
         assert p.config.max_request_size == 1048576
@@ -650,7 +678,7 @@ def test_record_larger_than_the_broker_accepts(kafka):
     broker's MESSAGE_TOO_LARGE comes back as RecordTooLargeError, on the future and
     through on_delivery on the sender thread; the next record goes through."""
     topic = unique_topic("brokertoolarge")
-    kafka.create_topic(topic, partitions=1)
+    create_topic(kafka, topic, partitions=1)
     calls = []
     with Producer({"bootstrap.servers": kafka.bootstrap_servers,
                    "max.request.size": 4 * 1048576, "delivery.timeout.ms": 30000,
@@ -694,7 +722,7 @@ def test_no_broker_reachable(kafka):
 
 def test_close_delivers_pending_records(kafka):
     topic = unique_topic("closepending")
-    kafka.create_topic(topic, partitions=3)
+    create_topic(kafka, topic, partitions=3)
     sent = make_workload(3000, seed=5)
     callbacks = []
     p = Producer({"bootstrap.servers": kafka.bootstrap_servers, "linger.ms": 20000,
@@ -716,7 +744,7 @@ def test_close_delivers_pending_records(kafka):
 
 def test_close_with_zero_timeout_fails_pending_records(kafka):
     topic = unique_topic("closenow")
-    kafka.create_topic(topic, partitions=1)
+    create_topic(kafka, topic, partitions=1)
     callbacks = []
     p = Producer({"bootstrap.servers": kafka.bootstrap_servers, "linger.ms": 20000})
     p.partitions_for(topic)
@@ -731,7 +759,7 @@ def test_close_with_zero_timeout_fails_pending_records(kafka):
 
 def test_close_twice_and_send_after_close(kafka):
     topic = unique_topic("closetwice")
-    kafka.create_topic(topic, partitions=1)
+    create_topic(kafka, topic, partitions=1)
     p = Producer({"bootstrap.servers": kafka.bootstrap_servers})
     fut = p.send(topic, b"one")
     p.close()
@@ -745,7 +773,7 @@ def test_close_twice_and_send_after_close(kafka):
 
 def test_context_manager(kafka):
     topic = unique_topic("ctx")
-    kafka.create_topic(topic, partitions=2)
+    create_topic(kafka, topic, partitions=2)
     with Producer(bootstrap_servers=kafka.bootstrap_servers, linger_ms=5000) as p:
         futures = [p.send(topic, b"v%d" % i, key=b"k%d" % i) for i in range(50)]
     assert all(f.done() for f in futures)
@@ -761,7 +789,7 @@ def test_context_manager(kafka):
 def test_partitions_for(kafka):
     kafka = local_only(kafka)
     topic = unique_topic("parts")
-    kafka.create_topic(topic, partitions=4)
+    create_topic(kafka, topic, partitions=4)
     node_id = kafka.nodes[0].node_id
     with Producer({"bootstrap.servers": kafka.bootstrap_servers}) as p:
         infos = p.partitions_for(topic)
@@ -783,7 +811,7 @@ def test_partitions_for(kafka):
 def test_log_append_time_topic(kafka):
     """On a LogAppendTime topic the broker stamps the time; the futures report it."""
     topic = unique_topic("logappend")
-    kafka.create_topic(topic, partitions=2, config={"message.timestamp.type": "LogAppendTime"})
+    create_topic(kafka, topic, partitions=2, config={"message.timestamp.type": "LogAppendTime"})
     sent = make_workload(2000, seed=3)
     t0 = int(time.time() * 1000)
     with Producer({"bootstrap.servers": kafka.bootstrap_servers}) as p:
@@ -803,7 +831,7 @@ def test_log_append_time_topic(kafka):
 
 def test_explicit_partition_out_of_range_times_out(kafka):
     topic = unique_topic("norange")
-    kafka.create_topic(topic, partitions=2)
+    create_topic(kafka, topic, partitions=2)
     with Producer({"bootstrap.servers": kafka.bootstrap_servers, "max.block.ms": 1000}) as p:
         t0 = time.monotonic()
         with pytest.raises(KafkaTimeoutError) as ei:
@@ -818,7 +846,7 @@ def test_large_records_each_in_their_own_batch(kafka):
     """Records much larger than batch.size (default 16384) still go, one batch each."""
     kafka = local_only(kafka)
     topic = unique_topic("large")
-    kafka.create_topic(topic, partitions=1)
+    create_topic(kafka, topic, partitions=1)
     rnd = random.Random(42)
     values = [rnd.randbytes(900_000), b"z" * 1_000_000, rnd.randbytes(20_000), b"small"]
     with Producer({"bootstrap.servers": kafka.bootstrap_servers, "compression.type": "lz4"}) as p:
@@ -836,7 +864,7 @@ def test_send_from_many_threads(kafka):
     and each thread's records stay in its send order within a partition."""
     topic = unique_topic("threads")
     partitions = 3
-    kafka.create_topic(topic, partitions=partitions)
+    create_topic(kafka, topic, partitions=partitions)
     per_thread = 10_000
     results: dict[int, list] = {}
     with Producer({"bootstrap.servers": kafka.bootstrap_servers}) as p:
