@@ -251,6 +251,8 @@ class FakeNetworkClient:
         self.polls: list[int] = []                    # the timeout of every poll
         self.wakeups = 0
         self.closed = False
+        # called with each request as it is sent, e.g. to answer it at once
+        self.on_send: Callable[[SentRequest], object] | None = None
 
     # -- what the Sender calls -------------------------------------------------------
 
@@ -287,6 +289,8 @@ class FakeNetworkClient:
             self.in_flight.append(request)
         else:
             self._answers.append((request, None, None))
+        if self.on_send is not None:
+            self.on_send(request)
 
     def poll(self, timeout_ms: int, now_ms: int) -> None:
         self.polls.append(timeout_ms)

@@ -211,7 +211,7 @@ def test_epoch_bump_waits_for_no_in_flight_requests_then_resets_and_restamps():
 
 def test_a_failure_of_a_batch_never_sent_does_not_bump():
     tm, acc = setup()
-    [future] = append(acc)
+    append(acc)
     [batch] = acc.expired_batches(10**9)
     tm.on_failed(batch, InvalidRecordError("expired"))
     assert tm.has_producer_id()
