@@ -843,6 +843,32 @@ def test_expiry_of_a_retried_batch_does_not_bump_if_later_batches_succeed(make):
     assert not f3.done()
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "deviation: a late OUT_OF_ORDER_SEQUENCE_NUMBER answer for a batch that already "
+    "expired (and whose epoch was already bumped) bumps the epoch again: "
+    "Sender._complete_batch calls TransactionManager.on_sequence_error before checking "
+    "that the batch is done or of the current epoch (Java's canRetry checks "
+    "!batch.isDone() first and never reaches TransactionManager.canRetry)"))
+def test_a_late_sequence_error_for_an_expired_batch_does_not_bump_again(make):
+    h = one_record_batches(make)
+    h.init_producer_id()
+    f1 = h.append()
+    h.run_once()
+    [old] = h.produce_requests()
+    h.sleep(DELIVERY_TIMEOUT_MS)
+    h.run_once()  # expires the in-flight batch: its sequence is lost, bump
+    assert isinstance(f1.exception(0), KafkaTimeoutError)
+    h.run_once()
+    [bump] = h.client.pending(INIT_PRODUCER_ID)
+    h.client.respond(init_producer_id_response(PID + 1, 0), bump, api_key=INIT_PRODUCER_ID)
+    h.run_once()
+    assert h.tm.has_producer_id()
+    h.respond({TP0: PartitionResult(error=OUT_OF_ORDER, base_offset=-1)}, old)
+    h.run_once()
+    assert isinstance(f1.exception(0), KafkaTimeoutError)
+    assert h.tm.has_producer_id()
+
+
 # ---- close ---------------------------------------------------------------------------------
 
 def test_graceful_close_sends_what_is_queued(make):
