@@ -397,38 +397,69 @@ def test_acks(kafka, acks, idempotence):
 
 @pytest.mark.parametrize("idempotence", [None, False], ids=["idempotent", "not-idempotent"])
 def test_produce_right_after_topic_creation(kafka, idempotence):
-    """Right after CreateTopics the new leader may still answer NOT_LEADER_OR_FOLLOWER
-    to the first Produce requests; with several batches in flight per partition the
-    later ones then get OUT_OF_ORDER_SEQUENCE_NUMBER (idempotent producer). The Java
-    producer retries both (TransactionManager.canRetry) and loses nothing; so must we.
-    Fresh topics, small batches and no linger make that race likely."""
+    """Right after CreateTopics the new leaders may still answer NOT_LEADER_OR_FOLLOWER
+    to the first Produce requests while a later request, a few ms on, is accepted; with
+    idempotence the retried batches then meet OUT_OF_ORDER_SEQUENCE_NUMBER. Fresh
+    topics, small batches and no linger make that race likely (most rounds hit it).
+
+    What must hold, as with the Java producer: with idempotence, records of a partition
+    are written in send order and at most once; every future resolves. Without it,
+    order may change (retries with 5 requests in flight) but nothing is lost or doubled.
+    (Java 4.3.1 itself keeps the order here but, in about one round in four, keeps
+    retrying OUT_OF_ORDER_SEQUENCE_NUMBER until delivery.timeout.ms expires the batches;
+    so a reported failure is tolerated here, a silent reordering is not.)"""
     config = {"bootstrap.servers": kafka.bootstrap_servers, "linger.ms": 0,
-              "batch.size": 2000}
+              "batch.size": 2000, "delivery.timeout.ms": 15000, "request.timeout.ms": 10000}
     if idempotence is not None:
         config["enable.idempotence"] = idempotence
     n, partitions = 20_000, 8
-    sent = make_workload(n, seed=11)
-    failures: dict[str, dict[str, int]] = {}
+    values = [b"v%d" % i for i in range(n)]
+    keys = [b"k%d" % i for i in range(n)]
+    problems = Mismatches(f"fresh topics, idempotence={idempotence}")
     for _ in range(4):
         topic = unique_topic("fresh")
-        kafka.create_topic(topic, partitions=partitions)
+        kafka.create_topic(topic, partitions=partitions)  # not settled, on purpose
         with Producer(config) as p:
-            futures, t0, t1 = send_all(p, topic, sent)
+            futures = [p.send(topic, v, key=k) for k, v in zip(keys, values)]
+            p.flush(timeout=60)
+        assert all(f.done() for f in futures)
         errors = defaultdict(int)
-        for f in futures:
+        delivered = {}
+        for i, f in enumerate(futures):
             e = f.exception(timeout=0)
-            if e is not None:
+            if e is None:
+                delivered[i] = f.result(timeout=0)
+            else:
                 errors[type(e).__name__] += 1
-        if errors:
-            failures[topic] = dict(errors)
-            continue
-        records = java_read(kafka.bootstrap_servers, topic, n)
+        records = java_read(kafka.bootstrap_servers, topic, len(delivered),
+                            idle_timeout=3.0)
+        by_pos = {(r.partition, r.offset): r for r in records}
+        index = {v: i for i, v in enumerate(values)}
+        read_ids = [index[r.value] for r in by_partition_offset(records)]
+        if len(set(read_ids)) != len(read_ids):
+            problems.add(f"{topic}: {len(read_ids) - len(set(read_ids))} record(s) written twice")
+        for i, md in delivered.items():
+            r = by_pos.get((md.partition, md.offset))
+            if r is None or r.value != values[i]:
+                problems.add(f"{topic}: #{i} future says {md.partition}/{md.offset}, "
+                             f"the log has {r and r.value!r}")
+            if md.partition != partition_for_key(keys[i], partitions):
+                problems.add(f"{topic}: #{i} on partition {md.partition}")
         if idempotence is None:
-            check_delivered(topic, sent, futures, records, partitions, t0, t1)
-        else:  # retries may reorder without idempotence, but nothing is lost or doubled
-            assert sorted((r.key or b"", r.value or b"") for r in records) == \
-                sorted((s.key or b"", s.value or b"") for s in sent)
-    assert not failures, f"records failed (topic: error counts): {failures}"
+            last: dict[int, tuple[int, int]] = {}
+            for i in sorted(delivered):
+                md = delivered[i]
+                prev = last.get(md.partition)
+                if prev is not None and md.offset <= prev[0]:
+                    problems.add(f"{topic}: send order broken on partition {md.partition}: "
+                                 f"#{i} at offset {md.offset}, #{prev[1]} (sent before it) at "
+                                 f"offset {prev[0]} ({dict(errors) or 'no'} failures)")
+                last[md.partition] = (md.offset, i)
+        elif errors:
+            problems.add(f"{topic}: records failed without idempotence: {dict(errors)}")
+        elif len(records) != n:
+            problems.add(f"{topic}: {len(records)} records in the log, {n} sent")
+    problems.check()
 
 
 def test_acks0_record_completes_once_written(kafka):
