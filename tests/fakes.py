@@ -93,12 +93,15 @@ def make_snapshot(leaders: dict[str, list[int]], *, nodes: dict[int, Node] | Non
 
 def metadata_response(leaders: dict[str, list[int]], *, brokers=(0, 1, 2),
                       topic_errors: dict[str, int] | None = None,
-                      partition_errors: dict[tuple[str, int], int] | None = None
+                      partition_errors: dict[tuple[str, int], int] | None = None,
+                      leader_epochs: dict[tuple[str, int], int] | None = None
                       ) -> MetadataResponse:
     """A MetadataResponse like a broker's: ``leaders[topic][p]`` is partition p's leader
-    id (-1 with LEADER_NOT_AVAILABLE unless ``partition_errors`` says otherwise)."""
+    id (-1 with LEADER_NOT_AVAILABLE unless ``partition_errors`` says otherwise), with
+    leader epoch 7 unless ``leader_epochs`` says otherwise."""
     topic_errors = topic_errors or {}
     partition_errors = partition_errors or {}
+    leader_epochs = leader_epochs or {}
     topics = []
     for name, ls in leaders.items():
         parts = []
@@ -106,7 +109,8 @@ def metadata_response(leaders: dict[str, list[int]], *, brokers=(0, 1, 2),
             error = partition_errors.get((name, p), 5 if leader < 0 else 0)
             replicas = [leader] if leader >= 0 else [0]
             parts.append(MetadataResponsePartition(
-                error_code=error, partition_index=p, leader_id=leader, leader_epoch=7,
+                error_code=error, partition_index=p, leader_id=leader,
+                leader_epoch=leader_epochs.get((name, p), 7),
                 replica_nodes=replicas, isr_nodes=replicas if leader >= 0 else []))
         topics.append(MetadataResponseTopic(
             error_code=topic_errors.get(name, 0), name=name,
