@@ -25,7 +25,12 @@ from fastprod.kernels import (
     read_batch,
 )
 from fastprod.partitioners import record_partition
-from tests.fakes import SequentialRandom, make_accumulator, make_snapshot
+from tests.fakes import (
+    SequentialRandom,
+    init_producer_id_response,
+    make_accumulator,
+    make_snapshot,
+)
 
 TOPIC = "test"
 KEY = b"key"
@@ -340,7 +345,7 @@ def test_exponential_retry_backoff():
                            delivery_timeout_ms=BIG)
     append(acc, 0, now_ms=0)
     assert acc.ready(SNAP, 0).ready_nodes == set()
-    acc.begin_flush()  # ready despite the long linger: only the backoff holds it now
+    acc.begin_flush()  # a flush overrides the long linger, but not the retry backoff
     [batch] = acc.drain(SNAP, {0}, BIG, 0)[0]
     now = 0
     for attempt, backoff in enumerate([100, 200, 400, 800, 1000, 1000], start=1):
@@ -370,8 +375,7 @@ def test_reenqueue_with_sequences_keeps_sequence_order():
     """Java's insertInSequenceOrder: retries of several in-flight batches come back in
     any order and are put back in sequence order, ahead of batches never sent."""
     tm = TransactionManager(transaction_timeout_ms=60000, retry_backoff_ms=100)
-    tm.handle_init_response(type("R", (), {"error_code": 0, "producer_id": 7,
-                                           "producer_epoch": 0})(), None, 0)
+    tm.handle_init_response(init_producer_id_response(7, 0), None, 0)
     acc = make_accumulator(batch_size=RECORD_BATCH_OVERHEAD + MSG_SIZE,
                            transaction_manager=tm)
     for i in range(3):
