@@ -1423,6 +1423,13 @@ class WorkerLostError(KafkaError):
     default_message = "A producer worker process died before the records were acknowledged."
 
 
+class TransactionAbortedError(KafkaError):
+    """The record was in a transaction that was aborted before it was sent."""
+
+    name = "TRANSACTION_ABORTED"
+    default_message = "Failing batch since the transaction was aborted."
+
+
 # --------------------------------------------------------------------------------------
 # Lookups
 # --------------------------------------------------------------------------------------

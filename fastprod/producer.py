@@ -41,6 +41,7 @@ from fastprod.engine.futures import (
 )
 from fastprod.engine.sender import Sender
 from fastprod.engine.transaction_manager import TransactionManager
+from fastprod.engine.transactions import ConsumerGroupMetadata
 from fastprod.kernels import max_bytes_len, split_by_key_partition
 from fastprod.errors import (
     ConfigError,
@@ -88,8 +89,6 @@ class Producer:
         if cfg.security_protocol != "PLAINTEXT":
             raise ConfigError(f"security.protocol={cfg.security_protocol} is not supported "
                               f"yet: only PLAINTEXT is")
-        if cfg.transactional_id is not None:
-            raise ConfigError("transactional.id is not supported yet")
         self.client_id = cfg.client_id  # "producer-N" unless set, as in Java
         self._key_serializer = resolve_serializer(cfg.key_serializer, is_key=True)
         self._value_serializer = resolve_serializer(cfg.value_serializer, is_key=False)
@@ -113,7 +112,7 @@ class Producer:
         if cfg.enable_idempotence:
             self._transaction_manager = TransactionManager(
                 transaction_timeout_ms=cfg.transaction_timeout_ms,
-                retry_backoff_ms=cfg.retry_backoff_ms)
+                retry_backoff_ms=cfg.retry_backoff_ms, transactional_id=cfg.transactional_id)
         codec, level = compression_from_config(cfg)
         batch_size = max(cfg.batch_size, 1)  # batch.size=0 means one record per batch
         self._accumulator = RecordAccumulator(
@@ -141,7 +140,8 @@ class Producer:
             request_timeout_ms=cfg.request_timeout_ms,
             delivery_timeout_ms=cfg.delivery_timeout_ms,
             guarantee_message_order=cfg.max_in_flight_requests_per_connection == 1,
-            transaction_manager=self._transaction_manager)
+            transaction_manager=self._transaction_manager,
+            transactional_id=cfg.transactional_id)
         # send() is the C fast path; it hands anything unusual to _send below.
         self._fast_path = SendFastPath(
             self._accumulator.lock, self._accumulator.topics, self._metadata.snapshot, self._send,
@@ -149,7 +149,9 @@ class Producer:
             partitioner_builtin=self._partitioner is None,
             ignore_keys=self._partitioner_config.ignore_keys, sticky_batch_size=batch_size)
         self._metadata.listeners.append(self._fast_path.set_snapshot)
-        if self._interceptors is None:  # interceptors see every record: no fast path
+        # Interceptors see every record, and a transaction adds each new partition: both
+        # take the Python path.
+        if self._interceptors is None and cfg.transactional_id is None:
             self.send = self._fast_path.send  # type: ignore[method-assign]
         self._closed = False
         self._close_lock = threading.Lock()
@@ -219,6 +221,9 @@ class Producer:
             return _failed(topic, p, RecordTooLargeError(
                 f"the record is {size} bytes when serialized, which is larger than {limit}, "
                 f"the value of {which}"), on_delivery)
+        tm = self._transaction_manager
+        if tm is not None and tm.is_transactional:
+            tm.check_ready_for_send()
         abort = self._abort_on_new_batch and partition is None
         result = self._accumulator.append(topic, p, timestamp, key_bytes, value_bytes, headers,
                                           on_delivery, remaining_ms, now_ms, snapshot,
@@ -231,6 +236,9 @@ class Producer:
             result = self._accumulator.append(topic, p, timestamp, key_bytes, value_bytes,
                                               headers, on_delivery, remaining_ms, now_ms,
                                               snapshot)
+        if tm is not None and tm.is_transactional:
+            # After the append: only now is the sticky partition known (Java does the same).
+            tm.maybe_add_partition((topic, result.partition))
         if result.batch_is_full or result.new_batch_created:
             self._sender.wakeup()
         return result.future
@@ -298,6 +306,11 @@ class Producer:
         else:
             groups = {UNKNOWN_PARTITION: (range(len(values)), keys, values)}
 
+        tm = self._transaction_manager
+        transactional = tm is not None and tm.is_transactional
+        if transactional:
+            tm.check_ready_for_send()
+        partitions_used: set[int] = set()
         wake = False
         try:
             for p, (indices, group_keys, group_values) in groups.items():
@@ -306,6 +319,7 @@ class Producer:
                     if batch.hooks is None:
                         batch.hooks = []
                     batch.hooks.append(future.segment_done)
+                    partitions_used.add(batch.partition)
 
                 wake |= self._accumulator.append_many(
                     topic, p, timestamp, group_keys, group_values, remaining_ms, now_ms,
@@ -314,6 +328,9 @@ class Producer:
             future.fail(exc)
             raise
         finally:
+            if transactional:
+                for p in partitions_used:
+                    tm.maybe_add_partition((topic, p))
             future.seal()
             if wake:
                 self._sender.wakeup()
@@ -404,6 +421,64 @@ class Producer:
         if self._partitioner is not None and hasattr(self._partitioner, "close"):
             self._partitioner.close()
 
+    # ---- transactions ---------------------------------------------------------------
+
+    def init_transactions(self, timeout: float | None = None) -> None:
+        """Register transactional.id with its coordinator: fences any older producer
+        with the same id and aborts its open transaction. Call once, first.
+        KafkaTimeoutError after ``timeout`` seconds (default max.block.ms); calling it
+        again keeps waiting for the same request."""
+        self._txn_call(self._txn().initialize(), timeout)
+
+    def begin_transaction(self) -> None:
+        """Start a transaction: records sent from now on commit or abort together."""
+        self._txn().begin()
+
+    def send_offsets_to_transaction(self, offsets: Mapping[Any, Any], group_metadata: Any,
+                                    timeout: float | None = None) -> None:
+        """Commit consumer offsets as part of the transaction (consume-transform-produce).
+
+        ``offsets`` maps TopicPartition or (topic, partition) to the next offset to read
+        (an int, or an (offset, metadata) pair); ``group_metadata`` is the consumer's
+        group id, or a ConsumerGroupMetadata (or any object with ``group_id`` and
+        optionally ``generation_id``, ``member_id``, ``group_instance_id``)."""
+        group = _group_metadata(group_metadata)
+        normalized = {}
+        for tp, value in offsets.items():
+            topic, partition = (tp.topic, tp.partition) if hasattr(tp, "topic") else tp
+            offset, metadata = (value, None) if isinstance(value, int) else (
+                value.offset, getattr(value, "metadata", None)) if hasattr(value, "offset") \
+                else value
+            if type(offset) is not int or offset < 0:
+                raise ValueError(f"offset for {topic}-{partition} must be a non-negative "
+                                 f"int, not {offset!r}")
+            normalized[(topic, partition)] = (offset, metadata)
+        self._txn_call(self._txn().send_offsets(normalized, group), timeout)
+
+    def commit_transaction(self, timeout: float | None = None) -> None:
+        """Flush, then commit: every record of the transaction becomes visible to
+        read_committed consumers at once. Raises the error that broke the transaction,
+        if a send failed (then abort_transaction() is the way on)."""
+        self._txn_call(self._txn().begin_commit(), timeout)
+
+    def abort_transaction(self, timeout: float | None = None) -> None:
+        """Drop unsent records (their futures fail with TransactionAbortedError) and abort:
+        read_committed consumers never see any record of the transaction."""
+        self._txn_call(self._txn().begin_abort(), timeout)
+
+    def _txn(self) -> TransactionManager:
+        if self._closed:
+            raise ProducerClosedError("the producer is closed")
+        tm = self._transaction_manager
+        if tm is None or not tm.is_transactional:
+            raise IllegalStateError("transactional methods need transactional.id to be set "
+                                    "in the producer config")
+        return tm
+
+    def _txn_call(self, result, timeout: float | None) -> None:
+        self._sender.wakeup()
+        result.wait(self._max_block_ms / 1000.0 if timeout is None else timeout)
+
     def partitions_for(self, topic: str) -> list[PartitionInfo]:
         """The topic's partitions (leader, replicas, ISR), waiting up to max.block.ms."""
         snapshot = self._metadata.snapshot
@@ -419,6 +494,20 @@ class Producer:
 
     def __repr__(self) -> str:
         return f"<Producer {self.client_id} {'closed' if self._closed else 'open'}>"
+
+
+def _group_metadata(group: Any) -> ConsumerGroupMetadata:
+    if isinstance(group, ConsumerGroupMetadata):
+        return group
+    if isinstance(group, str):
+        return ConsumerGroupMetadata(group)
+    group_id = getattr(group, "group_id", None)
+    if group_id is None:
+        raise TypeError(f"group_metadata must be a group id (str) or have a group_id, "
+                        f"not {type(group).__name__}")
+    return ConsumerGroupMetadata(group_id, getattr(group, "generation_id", -1),
+                                getattr(group, "member_id", "") or "",
+                                getattr(group, "group_instance_id", None))
 
 
 def _check_headers(headers: Headers) -> list[tuple[str, bytes | None]]:

@@ -20,6 +20,8 @@ from fastprod.cluster.client import NetworkClient
 from fastprod.cluster.metadata import Metadata
 from fastprod.engine.accumulator import RecordAccumulator
 from fastprod.engine.batch import ProducerBatch
+from fastprod.engine.transaction_manager import TxnState
+from fastprod.engine.transactions import PRODUCE_MAX_VERSION_V1, Outcome
 from fastprod.errors import (
     KafkaError,
     KafkaTimeoutError,
@@ -62,6 +64,7 @@ class Sender:
         self.guarantee_message_order = guarantee_message_order
         self.transactional_id = transactional_id
         self.transaction_manager = transaction_manager
+        self._flushing_for_txn = False
         self._in_flight: dict[tuple[str, int], list[ProducerBatch]] = defaultdict(list)
         self.running = True
         self._forced = False
@@ -98,6 +101,8 @@ class Sender:
             self.accumulator.abort_undrained_batches(error)
             for batch in self.accumulator.incomplete_batches():
                 self._fail_batch(batch, error)
+        if self.transaction_manager is not None:
+            self.transaction_manager.close(ProducerClosedError("the producer was closed"))
         self.client.close()
         self.metadata.close()
         self.accumulator.pool.close()
@@ -112,7 +117,10 @@ class Sender:
     def run_once(self, now_ms: int) -> None:
         tm = self.transaction_manager
         if tm is not None:
-            if tm.fatal_error is not None:
+            if tm.is_transactional:
+                if self._maybe_send_transactional_request(now_ms):
+                    return
+            elif tm.fatal_error is not None:
                 self.accumulator.abort_undrained_batches(tm.fatal_error)
             elif tm.needs_init(now_ms, sum(len(b) for b in self._in_flight.values())):
                 self._send_init_producer_id(now_ms)
@@ -120,6 +128,55 @@ class Sender:
         if tm is not None and not tm.has_producer_id():
             poll_timeout_ms = min(poll_timeout_ms, tm.retry_backoff_ms)
         self.client.poll(poll_timeout_ms, now_ms)
+
+    def _maybe_send_transactional_request(self, now_ms: int) -> bool:
+        """Java's maybeSendAndPollTransactionalRequest: True when this round was spent
+        on the transaction coordinator (a request went out, or one is awaited)."""
+        tm = self.transaction_manager
+        backoff_ms = tm.retry_backoff_ms
+        if tm.state is TxnState.FATAL_ERROR:
+            self.accumulator.abort_undrained_batches(tm.last_error)
+            self.client.poll(backoff_ms, now_ms)
+            return True
+        if tm.is_aborting() and self.accumulator.has_incomplete():
+            self.accumulator.abort_undrained_batches(tm.abort_error())
+        # Commit and abort first flush: every batch goes out (or fails) before EndTxn.
+        if tm.is_completing() != self._flushing_for_txn:
+            self._flushing_for_txn = not self._flushing_for_txn
+            (self.accumulator.begin_flush if self._flushing_for_txn
+             else self.accumulator.end_flush)()
+        if tm._in_flight_request is not None:
+            self.client.poll(backoff_ms, now_ms)
+            return True
+        request = tm.next_request(self.accumulator.has_incomplete(), now_ms)
+        if request is None:
+            return False
+        node = (tm.coordinator(request.coordinator) if request.coordinator is not None
+                else self.client.least_loaded_node(now_ms))
+        if node is None or not self.client.ready(node, now_ms):
+            # Connecting (or nobody to ask yet): put it back and come again.
+            tm.request_done(request, Outcome.RETRY, now_ms)
+            self.client.poll(backoff_ms, now_ms)
+            return True
+        broker_version = self.client.api_version(node.node_id, request.api_key)
+        if broker_version is None:
+            request.fail(UnsupportedVersionError(
+                f"node {node.node_id} does not support api key {request.api_key}"))
+            tm.request_done(request, Outcome.DONE, now_ms)
+            return True
+        version = min(broker_version, request.max_version)
+
+        def on_response(response, error) -> None:
+            if error is not None:
+                outcome = Outcome.LOOKUP if request.coordinator is not None else Outcome.RETRY
+            else:
+                outcome = request.handle(response)
+            tm.request_done(request, outcome, monotonic_ms())
+
+        self.client.send(node.node_id, request.api_key, request.build(version), on_response,
+                         now_ms, version=version)
+        self.client.poll(backoff_ms, now_ms)
+        return True
 
     def _send_init_producer_id(self, now_ms: int) -> None:
         node = self.client.least_loaded_node(now_ms)
@@ -189,6 +246,8 @@ class Sender:
     def _send_produce_request(self, node_id: int, batches: list[ProducerBatch],
                               now_ms: int) -> None:
         version = self.client.api_version(node_id, PRODUCE_KEY)
+        if version is not None and self.transactional_id is not None:
+            version = min(version, PRODUCE_MAX_VERSION_V1)
         needs = _ZSTD_MIN_VERSION if self.accumulator.compression_type == 4 else 3
         if version is None or version < needs:
             error = UnsupportedVersionError(
