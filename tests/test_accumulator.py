@@ -142,10 +142,6 @@ def test_full_batch_is_ready_at_once():
     assert len(batches[0].records()) <= batch_size + RECORD_BATCH_OVERHEAD
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: Java's MemoryRecordsBuilder.isFull() is true as soon as the records reach "
-    "batch.size exactly (writeLimit <= estimatedBytesWritten), so ready() sends the "
-    "batch at once; fastprod only marks a batch full after a record failed to fit"))
 def test_batch_filled_exactly_is_full():
     n = 4
     acc = make_accumulator(batch_size=RECORD_BATCH_OVERHEAD + n * MSG_SIZE, linger_ms=10_000)
@@ -259,11 +255,6 @@ def test_drain_of_a_node_without_partitions_is_empty():
     assert acc.drain(make_snapshot({TOPIC: [0]}), {1}, BIG, 0) == {}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation (starvation): Java's drainBatchesForOneNode stores the index of the "
-    "partition being examined, so the next drain starts at the partition that did not "
-    "fit; fastprod stores the index after it, so with max.request.size full after one "
-    "batch a node keeps draining its first partition and the second one starves"))
 def test_drain_rotates_fairly_across_calls():
     """Java's testDrainBatches: node 0 leads p0, p1; node 1 leads p2, p3."""
     snap = make_snapshot({TOPIC: [0, 0, 1, 1]})
@@ -390,12 +381,6 @@ def test_reenqueue_with_sequences_keeps_sequence_order():
     assert values(dq[3]) == [b"new"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (silent data loss): a drained batch is not closed for appends (Java closes it in "
-    "drain: ProducerBatch.close / closeForRecordAppends), so when it is reenqueued as the "
-    "last batch of its partition the next append goes into it; its encoded records were "
-    "cached at the first drain, so the new record is never sent, yet its future "
-    "completes with an offset"))
 def test_a_record_appended_after_a_retry_is_sent():
     acc = make_accumulator(linger_ms=0)
     append(acc, 0, value=b"one")
@@ -407,9 +392,6 @@ def test_a_record_appended_after_a_retry_is_sent():
     assert sent == [b"one", b"two"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (silent data loss), as above through SendFastPath: it appends to the "
-    "reenqueued, already encoded batch instead of handing the record to the slow path"))
 def test_fast_path_does_not_append_to_a_retried_batch():
     acc = make_accumulator(linger_ms=0)
     append(acc, 0, value=b"one")
@@ -654,11 +636,6 @@ def test_append_many_to_a_partition_splits_across_batches():
     assert [r.key for b in dq for r in read_batch(b.records()).records] == keys
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: Java counts a new batch's header in the bytes produced to the sticky "
-    "partition (appendNewBatch returns batch.estimatedSizeInBytes()), and a batch filled "
-    "exactly to batch.size is full; fastprod counts records only, so it stays on the "
-    "partition for another batch"))
 def test_sticky_switch_counts_the_batch_header_like_java():
     rng = SequentialRandom()
     n = 4

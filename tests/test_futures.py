@@ -207,11 +207,6 @@ def test_on_delivery_gets_metadata_or_error_per_record():
                     (1, RecordMetadata(TOPIC, 0, 41, 11, 3, 5), None)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: Java's ProducerBatch.completeFutureAndFireCallbacks runs the callbacks "
-    "first and only then calls produceFuture.done(), so when Future.get() or flush() "
-    "returns the callbacks have run; fastprod marks the result done before the "
-    "callbacks, so a caller of result()/flush() can see its on_delivery not yet run"))
 def test_on_delivery_runs_before_the_future_is_done():
     acc = make_accumulator()
     done_in_callback = []

@@ -162,10 +162,6 @@ def test_update_records_topic_errors():
     assert [p.leader for p in snapshot.topics["electing"]] == [-1]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: Java (MetadataResponse.toPartitionInfo) gives a partition whose leader "
-    "id is not among the response's brokers no leader, so it is not available to the "
-    "partitioner; fastprod keeps the unknown id as its leader"))
 def test_a_leader_missing_from_the_brokers_is_no_leader():
     metadata = fresh()
     snapshot = metadata.update(metadata_response({"t": [0, 5]}), 0)

@@ -388,11 +388,6 @@ def test_retries_stop_after_retries_attempts(make):
     assert len(h.produce_requests()) == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (silent data loss), seen from the sender: after a retry is reenqueued, the "
-    "next send() appends to the retried batch (it is not closed at drain); the retry "
-    "goes out with its old encoded bytes, so the new record is never sent but its future "
-    "gets an offset (Java: the new record opens a new batch behind the retry)"))
 def test_a_record_sent_while_its_partition_retries_is_not_lost(make):
     h = make()
     first = h.append(value=b"first")
@@ -631,12 +626,6 @@ def test_without_ordering_requests_are_pipelined(make):
     assert h.in_flight() == 2
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation (ordering): Java fails an expired in-flight batch but leaves its partition "
-    "muted until the request's answer (or disconnect) arrives, so with "
-    "max.in.flight.requests.per.connection=1 the next batch cannot overtake it "
-    "(SenderTest.testWhenFirstBatchExpireNoSendSecondBatchIfGuaranteeOrder); fastprod "
-    "unmutes on expiry and sends the next batch while the first may still be written"))
 def test_an_expired_in_flight_batch_keeps_its_partition_muted_until_answered(make):
     h = make(max_in_flight=1, leaders={TOPIC: [0, 1]})
     h.client.max_in_flight = 5  # e.g. the leader moved: another connection could take it
@@ -875,12 +864,6 @@ def test_expiry_of_a_retried_batch_does_not_bump_if_later_batches_succeed(make):
     assert not f3.done()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: a late OUT_OF_ORDER_SEQUENCE_NUMBER answer for a batch that already "
-    "expired (and whose epoch was already bumped) bumps the epoch again: "
-    "Sender._complete_batch calls TransactionManager.on_sequence_error before checking "
-    "that the batch is done or of the current epoch (Java's canRetry checks "
-    "!batch.isDone() first and never reaches TransactionManager.canRetry)"))
 def test_a_late_sequence_error_for_an_expired_batch_does_not_bump_again(make):
     h = one_record_batches(make)
     h.init_producer_id()

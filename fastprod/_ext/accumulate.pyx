@@ -337,6 +337,11 @@ cdef class ProducerBatch:
                 self.callbacks = []
             self.callbacks.append((future, callback))
         self.record_count += 1
+        if self.builder._pos >= self.builder.batch_size and self.record_count > 1:
+            # Java's isFull: no room left, so it is ready at once. A batch holding one
+            # record larger than batch.size is not full in Java (its write limit is that
+            # record's size estimate), so the next record closes it instead.
+            self.full = True
         appended[0] = <int>size
         return future
 
@@ -402,8 +407,9 @@ cdef class ProducerBatch:
             if self._completed:
                 return False
             self._completed = True
+        # As in Java: the outcome is set first (callbacks read it), the latch released
+        # last, so whoever waits on a future or flush() sees the callbacks done.
         self.result.set(base_offset, log_append_time, error, record_errors)
-        self.result.done()
         if self.callbacks is not None:
             for future, callback in self.callbacks:
                 record_error = future.error()
@@ -415,6 +421,7 @@ cdef class ProducerBatch:
                 except Exception:  # a user callback must not kill the sender thread
                     log.exception("on_delivery callback for %s-%d raised",
                                   self.topic, self.partition)
+        self.result.done()
         if self.hooks is not None:
             for hook in self.hooks:
                 try:

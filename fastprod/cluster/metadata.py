@@ -163,7 +163,7 @@ class Metadata:
                 if t.error_code != _LEADER_NOT_AVAILABLE or not t.partitions:
                     continue
             topic_ids[t.name] = t.topic_id
-            topics[t.name] = _partitions(t.name, t.partitions)
+            topics[t.name] = _partitions(t.name, t.partitions, nodes)
         with self._cond:
             old = self.snapshot
             self.snapshot = ClusterSnapshot(
@@ -189,7 +189,7 @@ class Metadata:
             self._cond.notify_all()
 
 
-def _partitions(topic: str, partitions) -> tuple[PartitionInfo, ...]:
+def _partitions(topic: str, partitions, nodes) -> tuple[PartitionInfo, ...]:
     by_index = {p.partition_index: p for p in partitions}
     count = max(by_index) + 1 if by_index else 0
     out = []
@@ -198,7 +198,9 @@ def _partitions(topic: str, partitions) -> tuple[PartitionInfo, ...]:
         if p is None:  # a gap should not happen; keep indices aligned anyway
             out.append(PartitionInfo(topic, i, -1))
             continue
-        leader = p.leader_id if p.error_code != _LEADER_NOT_AVAILABLE else -1
+        # A leader the response does not list as a broker cannot be reached: no leader.
+        leader = p.leader_id if p.error_code != _LEADER_NOT_AVAILABLE and \
+            p.leader_id in nodes else -1
         out.append(PartitionInfo(topic, i, leader, p.leader_epoch, tuple(p.replica_nodes),
                                  tuple(p.isr_nodes), tuple(p.offline_replicas)))
     return tuple(out)

@@ -174,7 +174,7 @@ class RecordAccumulator:
         future, appended = batch.try_append(timestamp, key, value, headers, callback)
         assert future is not None  # the first record always fits
         full = len(dq) > 1 or batch.full
-        return AppendResult(future, partition, full, True, False), appended
+        return AppendResult(future, partition, full, True, False), appended + RECORD_BATCH_OVERHEAD
 
     def _new_batch(self, info: TopicQueues, topic: str, partition: int, dq, now_ms: int,
                    reserved: int) -> ProducerBatch:
@@ -222,7 +222,8 @@ class RecordAccumulator:
                         if dq is None:
                             dq = info.deques[effective] = collections.deque()
                     batch = dq[-1] if dq and not dq[-1].full else None
-                    if batch is None and reserved:
+                    new = batch is None and reserved
+                    if new:
                         batch = self._new_batch(info, topic, effective, dq, now_ms, reserved)
                         reserved = 0
                         wake = True
@@ -230,6 +231,8 @@ class RecordAccumulator:
                         first = batch.record_count
                         count, nbytes = batch.append_many(timestamp, keys, values, start,
                                                           total)
+                        if new:
+                            nbytes += RECORD_BATCH_OVERHEAD
                         if count:
                             on_segment(batch, first, start, count)
                             start += count
@@ -334,6 +337,7 @@ class RecordAccumulator:
         start = i = self._drain_index.get(node, 0) % len(tps)
         while True:
             topic, partition = tps[i]
+            current = i
             i = (i + 1) % len(tps)
             info = self._topics.get(topic)
             dq = None if info is None else info.deques.get(partition)
@@ -347,8 +351,12 @@ class RecordAccumulator:
                     # Estimated (uncompressed) size; the first batch always goes, so a
                     # batch larger than max_size still leaves, alone.
                     if ready and size + first.estimated_size_in_bytes > max_size:
+                        i = current  # start the next drain here (Java's drainIndex)
                         break
                     batch = dq.popleft()
+                    # Closed for appends from now on: its bytes are encoded once, and a
+                    # retry puts it back at the head, where send() must not add to it.
+                    batch.full = True
                     if tm is not None:
                         tm.stamp(batch)
                     batch.drained_ms = now_ms

@@ -223,16 +223,20 @@ class Sender:
     # ---- expiry ---------------------------------------------------------------------
 
     def _expire(self, now_ms: int) -> None:
-        expired = self.accumulator.expired_batches(now_ms)
+        queued = self.accumulator.expired_batches(now_ms)
+        expired = list(queued)
         for tp, batches in list(self._in_flight.items()):
             for batch in list(batches):
                 if batch.has_reached_delivery_timeout(self.delivery_timeout_ms, now_ms):
                     expired.append(batch)
+        in_flight_expired = {id(b) for b in expired[len(queued):]}
         for batch in expired:
             self._fail_batch(batch, KafkaTimeoutError(
                 f"expiring {batch.record_count} record(s) for {batch.topic}-{batch.partition}: "
                 f"{now_ms - batch.created_ms} ms has passed since batch creation "
-                f"(delivery.timeout.ms={self.delivery_timeout_ms})"))
+                f"(delivery.timeout.ms={self.delivery_timeout_ms})"),
+                # its request is still on the wire: stay muted until it is answered
+                unmute=id(batch) not in in_flight_expired)
 
     def _next_expiry_ms(self, now_ms: int) -> int:
         soonest = 2**31 - 1
@@ -326,7 +330,7 @@ class Sender:
             if batch.complete(base_offset, log_append_time):
                 self.accumulator.deallocate(batch)
             return
-        if tm is not None and code in _SEQUENCE_ERRORS:
+        if tm is not None and code in _SEQUENCE_ERRORS and not batch.is_done():
             tm.on_sequence_error(batch, error)
         if isinstance(error, KafkaError) and error.invalid_metadata or \
                 isinstance(error, NetworkError):
@@ -354,14 +358,14 @@ class Sender:
                 not batch.has_reached_delivery_timeout(self.delivery_timeout_ms, now_ms))
 
     def _fail_batch(self, batch: ProducerBatch, error: BaseException,
-                    record_errors=None) -> None:
-        self._finish(batch)
+                    record_errors=None, unmute: bool = True) -> None:
+        self._finish(batch, unmute)
         if self.transaction_manager is not None:
             self.transaction_manager.on_failed(batch, error)
         if batch.complete(-1, -1, error, record_errors):
             self.accumulator.deallocate(batch)
 
-    def _finish(self, batch: ProducerBatch) -> None:
+    def _finish(self, batch: ProducerBatch, unmute: bool = True) -> None:
         """The batch is no longer in flight (answered, expired or failed)."""
         tp = (batch.topic, batch.partition)
         batches = self._in_flight.get(tp)
@@ -369,5 +373,5 @@ class Sender:
             batches.remove(batch)
             if not batches:
                 del self._in_flight[tp]
-        if self.guarantee_message_order:
+        if self.guarantee_message_order and unmute:
             self.accumulator.unmute(tp)
