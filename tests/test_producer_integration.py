@@ -375,6 +375,12 @@ def test_acks(kafka, acks, idempotence):
         assert got == dict(want)
     else:
         check_delivered(f"acks={acks}", sent, futures, records, partitions, t0, t1)
+    if acks == "all" and idempotence is None:
+        # No transactions: read_committed consumers see exactly the same records.
+        for read in (java_read, readers.confluent_read):
+            committed = read(kafka.bootstrap_servers, topic, len(sent),
+                             isolation="read_committed")
+            assert_same_records(f"{read.__name__} read_committed", committed, records)
 
     # The batches on disk carry a producer id and sequence numbers exactly when the
     # producer is idempotent.
