@@ -202,11 +202,6 @@ def test_ready_reports_topics_without_a_leader():
     assert drained(acc.drain(snap, {0, 1}, BIG, 0)) == {1: [("other", 0)]}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: Java's Cluster maps a leader id that is not among the response's brokers "
-    "to no leader (MetadataResponse.toPartitionInfo), so ready() lists the topic in "
-    "unknownLeaderTopics and the sender refreshes metadata; fastprod keeps the id as "
-    "the leader, reports the node ready and never asks for new metadata"))
 def test_ready_treats_a_leader_missing_from_the_nodes_as_unknown():
     snap = make_snapshot({TOPIC: [5]})  # node 5 is not among the brokers
     acc = make_accumulator()
@@ -721,11 +716,6 @@ def test_compression_ratio_estimate_moves_after_each_drain():
     assert plain.topics[TOPIC].compression_ratio == 1.0
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: Java's observed ratio is compressed records / uncompressed records "
-    "(MemoryRecordsBuilder.compressionRatio, the 61-byte header excluded); fastprod "
-    "divides sizes that both include the header, which pulls small batches towards 1.0 "
-    "(here it moves a good 0.05 estimate the wrong way, to 0.10)"))
 def test_observed_compression_ratio_excludes_the_batch_header():
     acc = make_accumulator(batch_size=100_000, compression_type=COMPRESSION_GZIP)
     append(acc, 0, value=bytes(2000))
@@ -739,10 +729,6 @@ def test_observed_compression_ratio_excludes_the_batch_header():
     assert info.compression_ratio == pytest.approx(max(0.05 - 0.005, observed))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: Java's drain adds each batch's actual (compressed) size to the request "
-    "(size += batch.records().sizeInBytes()); fastprod adds the uncompressed size, so "
-    "compressed requests carry far fewer batches than max.request.size allows"))
 def test_drain_counts_compressed_sizes_towards_max_request_size():
     snap = make_snapshot({TOPIC: [0] * 4})
     acc = make_accumulator(batch_size=100_000, compression_type=COMPRESSION_GZIP)

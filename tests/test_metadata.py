@@ -113,9 +113,6 @@ def test_topics_idle_past_max_idle_are_dropped():
     assert metadata.topics_to_request(2000) == ["idle"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation (boundary): Java's ProducerMetadata.retainTopic drops a topic once "
-    "nowMs >= last use + metadata.max.idle.ms; fastprod keeps it until nowMs is past it"))
 def test_a_topic_idle_exactly_max_idle_is_dropped():
     metadata = fresh(metadata_max_idle_ms=1000)
     metadata.add_topic("t", 0)

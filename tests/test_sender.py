@@ -459,11 +459,6 @@ def test_record_errors_fail_the_named_records(make):
     assert len(h.produce_requests()) == 1 and h.memory_all_returned()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: Java fails the records a response with record_errors does not name with "
-    "a plain KafkaException('Failed to append record because it was part of a batch "
-    "which had one more more invalid records'); fastprod gives them the partition's "
-    "error (InvalidRecordError), as if they were invalid too"))
 def test_records_not_named_in_record_errors_get_a_generic_error(make):
     h = make()
     futures = [h.append() for _ in range(3)]
@@ -475,11 +470,6 @@ def test_records_not_named_in_record_errors_get_a_generic_error(make):
     assert type(futures[1].exception(0)) is KafkaError
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: with more than one record error Java cannot tell which error each record "
-    "had and fails each named record with InvalidRecordException (the partition's error "
-    "class is used only when exactly one record is named); fastprod uses the partition's "
-    "error class (here InvalidTimestampError) for all of them"))
 def test_several_record_errors_are_invalid_record_errors(make):
     h = make()
     futures = [h.append() for _ in range(3)]

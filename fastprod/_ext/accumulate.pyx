@@ -366,7 +366,14 @@ cdef class ProducerBatch:
 
     @property
     def estimated_size_in_bytes(self):
-        return self.builder._pos
+        """The encoded size once built: exact without compression, else Java's
+        estimate (records x the topic's ratio x 1.05, plus the header)."""
+        cdef BatchBuilder b = self.builder
+        if self._records is not None:
+            return len(self._records)
+        if b.compression_type == 0:
+            return b._pos
+        return 61 + <Py_ssize_t>((b._pos - 61) * b._size_factor)
 
     def records(self):
         """The encoded batch: built on first use (at drain), reused by every retry."""

@@ -127,7 +127,7 @@ class Metadata:
         """Topics to ask about, forgetting those idle past metadata.max.idle.ms."""
         with self._cond:
             idle = [t for t, used in self._topics.items()
-                    if now_ms - used > self.metadata_max_idle_ms]
+                    if now_ms - used >= self.metadata_max_idle_ms]
             for topic in idle:
                 log.debug("forgetting topic %s: unused for %d ms", topic,
                           self.metadata_max_idle_ms)

@@ -291,12 +291,14 @@ class RecordAccumulator:
                     leader = -1
                     if parts is not None and partition < len(parts):
                         leader = parts[partition].leader
-                    if leader < 0:
+                    if leader < 0 or leader not in snapshot.nodes:
                         unknown.add(topic)
                         continue
                     if leader in ready_nodes or (topic, partition) in self._muted:
                         continue
                     batch = dq[0]
+                    next_delay = min(next_delay, max(
+                        batch.created_ms + self.delivery_timeout_ms - now_ms, 0))
                     backoff = self._backoff_ms(batch) if batch.in_retry else 0
                     waited = now_ms - batch.last_attempt_ms
                     backing_off = batch.in_retry and waited < backoff
@@ -311,74 +313,88 @@ class RecordAccumulator:
 
     def drain(self, snapshot: ClusterSnapshot, nodes: set[int], max_size: int,
               now_ms: int) -> dict[int, list[ProducerBatch]]:
-        """Take at most one batch per partition for each ready node, up to about
-        max_size bytes per node, starting where the last drain of that node stopped
-        (fairness). The batches are encoded here, outside the lock, so compression
-        never blocks send()."""
+        """Take at most one batch per partition for each ready node, up to max_size
+        bytes of encoded batches per node, starting where the last drain of that node
+        stopped (fairness). Each batch is taken under the lock but encoded (compressed)
+        after it is released, so compression never blocks send()."""
         by_node = self._partitions_by_node(snapshot)
         out: dict[int, list[ProducerBatch]] = {}
-        with self._lock:
-            for node in nodes:
-                tps = by_node.get(node)
-                if tps:
-                    batches = self._drain_node(node, tps, max_size, now_ms)
-                    if batches:
-                        out[node] = batches
-        for batches in out.values():
-            for batch in batches:
-                batch.records()
-                self._update_compression_ratio(batch)
+        for node in nodes:
+            tps = by_node.get(node)
+            if tps:
+                batches = self._drain_node(node, tps, max_size, now_ms)
+                if batches:
+                    out[node] = batches
         return out
 
     def _drain_node(self, node: int, tps: list[TP], max_size: int,
                     now_ms: int) -> list[ProducerBatch]:
         ready: list[ProducerBatch] = []
-        size = 0
-        start = i = self._drain_index.get(node, 0) % len(tps)
+        size = 0  # encoded bytes taken so far, as Java counts them
+        with self._lock:
+            start = i = self._drain_index.get(node, 0) % len(tps)
         while True:
-            topic, partition = tps[i]
-            current = i
-            i = (i + 1) % len(tps)
-            info = self._topics.get(topic)
-            dq = None if info is None else info.deques.get(partition)
-            if dq and (topic, partition) not in self._muted:
-                first = dq[0]
-                backing_off = (first.in_retry and
-                               now_ms - first.last_attempt_ms < self._backoff_ms(first))
-                tm = self.transaction_manager
-                if not backing_off and (tm is None or
-                                        not tm.should_stop_drain(first, (topic, partition))):
-                    # Estimated (uncompressed) size; the first batch always goes, so a
-                    # batch larger than max_size still leaves, alone.
-                    if ready and size + first.estimated_size_in_bytes > max_size:
-                        i = current  # start the next drain here (Java's drainIndex)
-                        break
-                    batch = dq.popleft()
-                    # Closed for appends from now on: its bytes are encoded once, and a
-                    # retry puts it back at the head, where send() must not add to it.
-                    batch.full = True
-                    if tm is not None:
-                        tm.stamp(batch)
-                    batch.drained_ms = now_ms
-                    size += batch.estimated_size_in_bytes
-                    ready.append(batch)
+            with self._lock:
+                current = i
+                i = (i + 1) % len(tps)
+                batch = self._take(tps[current], ready, size, max_size, now_ms)
+                if batch is False:  # the request is full: the next drain starts here
+                    i = current
+            if batch is False:
+                break
+            if batch is not None:
+                size += len(batch.records())
+                self._update_compression_ratio(batch)
+                ready.append(batch)
             if i == start:
                 break
-        self._drain_index[node] = i
+        with self._lock:
+            self._drain_index[node] = i
         return ready
 
+    def _take(self, tp: TP, ready: list, size: int, max_size: int, now_ms: int):
+        """The first batch of ``tp`` if it may go now, None if not, False if it would
+        overflow the request. Called with the lock held."""
+        topic, partition = tp
+        info = self._topics.get(topic)
+        dq = None if info is None else info.deques.get(partition)
+        if not dq or tp in self._muted:
+            return None
+        first = dq[0]
+        if first.in_retry and now_ms - first.last_attempt_ms < self._backoff_ms(first):
+            return None
+        tm = self.transaction_manager
+        if tm is not None and tm.should_stop_drain(first, tp):
+            return None
+        # The first batch always goes, so a batch larger than max_size leaves alone.
+        if ready and size + first.estimated_size_in_bytes > max_size:
+            return False
+        batch = dq.popleft()
+        # Closed for appends from now on: its bytes are encoded once, and a retry puts
+        # it back at the head, where send() must not add to it.
+        batch.full = True
+        if tm is not None:
+            tm.stamp(batch)
+        batch.drained_ms = now_ms
+        return batch
+
     def _update_compression_ratio(self, batch: ProducerBatch) -> None:
+        """Java's CompressionRatioEstimator, fed with records-only sizes."""
         if not self.compression_type or batch.in_retry:
             return
-        observed = len(batch.records()) / batch.builder.size_in_bytes
-        info = self._topics.get(batch.topic)
-        if info is None:
+        uncompressed = batch.builder.size_in_bytes - RECORD_BATCH_OVERHEAD
+        if uncompressed <= 0:
             return
-        current = info.compression_ratio
-        if observed > current:
-            info.compression_ratio = max(current + _RATIO_DETERIORATE_STEP, observed)
-        elif observed < current:
-            info.compression_ratio = max(current - _RATIO_IMPROVING_STEP, observed)
+        observed = (len(batch.records()) - RECORD_BATCH_OVERHEAD) / uncompressed
+        with self._lock:
+            info = self._topics.get(batch.topic)
+            if info is None:
+                return
+            current = info.compression_ratio
+            if observed > current:
+                info.compression_ratio = max(current + _RATIO_DETERIORATE_STEP, observed)
+            elif observed < current:
+                info.compression_ratio = max(current - _RATIO_IMPROVING_STEP, observed)
 
     def expired_batches(self, now_ms: int) -> list[ProducerBatch]:
         """Remove and return queued batches past delivery.timeout.ms (oldest first)."""

@@ -23,6 +23,7 @@ from fastprod.engine.batch import ProducerBatch
 from fastprod.engine.transaction_manager import TxnState
 from fastprod.engine.transactions import PRODUCE_MAX_VERSION_V1, Outcome
 from fastprod.errors import (
+    InvalidRecordError,
     KafkaError,
     KafkaTimeoutError,
     NetworkError,
@@ -307,8 +308,11 @@ class Sender:
                     error = error_for_code(pr.error_code, pr.error_message)
                 record_errors = None
                 if pr.record_errors:
-                    record_errors = {e.batch_index: error_for_code(
-                        pr.error_code, e.batch_index_error_message) for e in pr.record_errors}
+                    record_errors = _record_errors(pr)
+                    # Java: the records the broker did not name fail with a plain error.
+                    error = KafkaError(
+                        "failed to append record because it was part of a batch which had "
+                        "one or more invalid records")
                 self._complete_batch(batch, error, pr.base_offset, pr.log_append_time_ms,
                                      record_errors, now_ms)
         for batch in by_tp.values():  # the broker skipped a partition: treat as retriable
@@ -375,3 +379,14 @@ class Sender:
                 del self._in_flight[tp]
         if self.guarantee_message_order and unmute:
             self.accumulator.unmute(tp)
+
+
+def _record_errors(pr) -> dict[int, BaseException]:
+    """KIP-467 per-record errors. Java uses the partition's error class only when one
+    record is named; with several it cannot tell them apart: InvalidRecordError each."""
+    if len(pr.record_errors) == 1:
+        e = pr.record_errors[0]
+        return {e.batch_index: error_for_code(pr.error_code, e.batch_index_error_message
+                                              or pr.error_message)}
+    return {e.batch_index: InvalidRecordError(e.batch_index_error_message or pr.error_message)
+            for e in pr.record_errors}
