@@ -19,18 +19,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from fastprod.clock import monotonic_ms, wall_ms
-from fastprod.cluster.client import ClientOptions, NetworkClient
-from fastprod.cluster.connection import SocketOptions
-from fastprod.cluster.metadata import Metadata
 from fastprod.cluster.snapshot import ClusterSnapshot, PartitionInfo
-from fastprod.compression import compression_from_config
 from fastprod.config import ProducerConfig
-from fastprod.engine.accumulator import (
-    UNKNOWN_PARTITION,
-    RecordAccumulator,
-    record_size_upper_bound,
-)
-from fastprod.engine.buffer_pool import BufferPool
+from fastprod.engine.accumulator import UNKNOWN_PARTITION, record_size_upper_bound
+from fastprod.engine.build import build_engine, build_metadata
 from fastprod._ext.accumulate import SendFastPath
 from fastprod.engine.futures import (
     BatchFuture,
@@ -39,12 +31,10 @@ from fastprod.engine.futures import (
     RecordMetadata,
     failed_future,
 )
-from fastprod.engine.sender import Sender
 from fastprod.engine.transaction_manager import TransactionManager
 from fastprod.engine.transactions import ConsumerGroupMetadata
 from fastprod.kernels import max_bytes_len, split_by_key_partition
 from fastprod.errors import (
-    ConfigError,
     IllegalStateError,
     KafkaTimeoutError,
     ProducerClosedError,
@@ -52,7 +42,6 @@ from fastprod.errors import (
 )
 from fastprod.interceptors import Interceptors, ProducerRecord
 from fastprod.partitioners import (
-    BuiltInPartitioner,
     PartitionerConfig,
     record_partition,
     resolve_partitioner,
@@ -86,9 +75,6 @@ class Producer:
 
     def __init__(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         cfg = self.config = ProducerConfig(config, **kwargs)
-        if cfg.security_protocol != "PLAINTEXT":
-            raise ConfigError(f"security.protocol={cfg.security_protocol} is not supported "
-                              f"yet: only PLAINTEXT is")
         self.client_id = cfg.client_id  # "producer-N" unless set, as in Java
         self._key_serializer = resolve_serializer(cfg.key_serializer, is_key=True)
         self._value_serializer = resolve_serializer(cfg.value_serializer, is_key=False)
@@ -103,45 +89,13 @@ class Producer:
         self._max_request_size = cfg.max_request_size
         self._buffer_memory = cfg.buffer_memory
 
-        self._metadata = Metadata(
-            list(cfg.bootstrap_addresses), metadata_max_age_ms=cfg.metadata_max_age_ms,
-            metadata_max_idle_ms=cfg.metadata_max_idle_ms,
-            refresh_backoff_ms=cfg.retry_backoff_ms,
-            refresh_backoff_max_ms=cfg.retry_backoff_max_ms)
-        self._transaction_manager = None
-        if cfg.enable_idempotence:
-            self._transaction_manager = TransactionManager(
-                transaction_timeout_ms=cfg.transaction_timeout_ms,
-                retry_backoff_ms=cfg.retry_backoff_ms, transactional_id=cfg.transactional_id)
-        codec, level = compression_from_config(cfg)
-        batch_size = max(cfg.batch_size, 1)  # batch.size=0 means one record per batch
-        self._accumulator = RecordAccumulator(
-            batch_size=batch_size, compression_type=codec, compression_level=level,
-            linger_ms=cfg.linger_ms, retry_backoff_ms=cfg.retry_backoff_ms,
-            retry_backoff_max_ms=cfg.retry_backoff_max_ms,
-            delivery_timeout_ms=cfg.delivery_timeout_ms, pool=BufferPool(cfg.buffer_memory),
-            partitioner_factory=lambda topic: BuiltInPartitioner(topic, batch_size),
-            transaction_manager=self._transaction_manager)
-        self._client = NetworkClient(self._metadata, ClientOptions(
-            socket=SocketOptions(send_buffer_bytes=cfg.send_buffer_bytes,
-                                 receive_buffer_bytes=cfg.receive_buffer_bytes,
-                                 client_id=self.client_id,
-                                 client_dns_lookup=cfg.client_dns_lookup),
-            max_in_flight=cfg.max_in_flight_requests_per_connection,
-            request_timeout_ms=cfg.request_timeout_ms,
-            reconnect_backoff_ms=cfg.reconnect_backoff_ms,
-            reconnect_backoff_max_ms=cfg.reconnect_backoff_max_ms,
-            connections_max_idle_ms=cfg.connections_max_idle_ms,
-            connection_setup_timeout_ms=cfg.socket_connection_setup_timeout_ms,
-            connection_setup_timeout_max_ms=cfg.socket_connection_setup_timeout_max_ms))
-        self._sender = Sender(
-            self._client, self._metadata, self._accumulator, acks=cfg.acks,
-            retries=cfg.retries, max_request_size=cfg.max_request_size,
-            request_timeout_ms=cfg.request_timeout_ms,
-            delivery_timeout_ms=cfg.delivery_timeout_ms,
-            guarantee_message_order=cfg.max_in_flight_requests_per_connection == 1,
-            transaction_manager=self._transaction_manager,
-            transactional_id=cfg.transactional_id)
+        engine = self._engine = build_engine(cfg, build_metadata(cfg))
+        self._metadata = engine.metadata
+        self._transaction_manager = engine.transaction_manager
+        self._accumulator = engine.accumulator
+        self._client = engine.client
+        self._sender = engine.sender
+        batch_size = engine.batch_size
         # send() is the C fast path; it hands anything unusual to _send below.
         self._fast_path = SendFastPath(
             self._accumulator.lock, self._accumulator.topics, self._metadata.snapshot, self._send,
@@ -155,9 +109,8 @@ class Producer:
             self.send = self._fast_path.send  # type: ignore[method-assign]
         self._closed = False
         self._close_lock = threading.Lock()
-        self._thread = threading.Thread(target=self._sender.run, daemon=True,
-                                        name=f"fastprod-sender-{self.client_id}")
-        self._thread.start()
+        engine.start(f"fastprod-sender-{self.client_id}")
+        self._thread = engine.thread
         _live_producers.add(self)
         log.info("producer %s started (bootstrap %s)", self.client_id,
                  ",".join(cfg.bootstrap_servers))

@@ -16,7 +16,6 @@ import selectors
 import socket
 from dataclasses import dataclass
 
-from fastprod import protocol
 from fastprod.cluster.connection import BrokerConnection, SocketOptions, State
 from fastprod.cluster.metadata import Metadata
 from fastprod.clock import monotonic_ms

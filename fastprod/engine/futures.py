@@ -25,6 +25,9 @@ from fastprod.errors import KafkaTimeoutError
 
 log = logging.getLogger("fastprod")
 
+__all__ = ["BatchFuture", "DeliveryCallback", "ProduceRequestResult", "RecordFuture",
+           "RecordMetadata", "failed_future"]
+
 NO_TIMESTAMP = -1
 
 DeliveryCallback = Callable[["RecordMetadata | None", "BaseException | None"], object]

@@ -1,0 +1,86 @@
+"""Engine: the accumulator, sender, network client and transaction manager of one
+producer, wired from a ProducerConfig. ``Producer`` builds one in-process; each worker
+of ``ShardedProducer`` builds one around the metadata its parent sends it. One
+construction, so the two can never drift apart.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from fastprod.cluster.client import ClientOptions, NetworkClient
+from fastprod.cluster.connection import SocketOptions
+from fastprod.compression import compression_from_config
+from fastprod.config import ProducerConfig
+from fastprod.engine.accumulator import RecordAccumulator
+from fastprod.engine.buffer_pool import BufferPool
+from fastprod.engine.sender import Sender
+from fastprod.engine.transaction_manager import TransactionManager
+from fastprod.errors import ConfigError
+from fastprod.partitioners import BuiltInPartitioner
+
+
+@dataclass
+class Engine:
+    config: ProducerConfig
+    metadata: object  # Metadata, or a worker's view of its parent's
+    accumulator: RecordAccumulator
+    client: NetworkClient
+    sender: Sender
+    transaction_manager: TransactionManager | None
+    batch_size: int
+    thread: threading.Thread | None = None
+
+    def start(self, name: str) -> None:
+        """Start the sender thread (a daemon: see Producer for why)."""
+        self.thread = threading.Thread(target=self.sender.run, daemon=True, name=name)
+        self.thread.start()
+
+
+def build_engine(cfg: ProducerConfig, metadata) -> Engine:
+    if cfg.security_protocol != "PLAINTEXT":
+        raise ConfigError(f"security.protocol={cfg.security_protocol} is not supported "
+                          f"yet: only PLAINTEXT is")
+    tm = None
+    if cfg.enable_idempotence:
+        tm = TransactionManager(transaction_timeout_ms=cfg.transaction_timeout_ms,
+                                retry_backoff_ms=cfg.retry_backoff_ms,
+                                transactional_id=cfg.transactional_id)
+    codec, level = compression_from_config(cfg)
+    batch_size = max(cfg.batch_size, 1)  # batch.size=0 means one record per batch
+    accumulator = RecordAccumulator(
+        batch_size=batch_size, compression_type=codec, compression_level=level,
+        linger_ms=cfg.linger_ms, retry_backoff_ms=cfg.retry_backoff_ms,
+        retry_backoff_max_ms=cfg.retry_backoff_max_ms,
+        delivery_timeout_ms=cfg.delivery_timeout_ms, pool=BufferPool(cfg.buffer_memory),
+        partitioner_factory=lambda topic: BuiltInPartitioner(topic, batch_size),
+        transaction_manager=tm)
+    client = NetworkClient(metadata, ClientOptions(
+        socket=SocketOptions(send_buffer_bytes=cfg.send_buffer_bytes,
+                             receive_buffer_bytes=cfg.receive_buffer_bytes,
+                             client_id=cfg.client_id,
+                             client_dns_lookup=cfg.client_dns_lookup),
+        max_in_flight=cfg.max_in_flight_requests_per_connection,
+        request_timeout_ms=cfg.request_timeout_ms,
+        reconnect_backoff_ms=cfg.reconnect_backoff_ms,
+        reconnect_backoff_max_ms=cfg.reconnect_backoff_max_ms,
+        connections_max_idle_ms=cfg.connections_max_idle_ms,
+        connection_setup_timeout_ms=cfg.socket_connection_setup_timeout_ms,
+        connection_setup_timeout_max_ms=cfg.socket_connection_setup_timeout_max_ms))
+    sender = Sender(
+        client, metadata, accumulator, acks=cfg.acks, retries=cfg.retries,
+        max_request_size=cfg.max_request_size, request_timeout_ms=cfg.request_timeout_ms,
+        delivery_timeout_ms=cfg.delivery_timeout_ms,
+        guarantee_message_order=cfg.max_in_flight_requests_per_connection == 1,
+        transaction_manager=tm, transactional_id=cfg.transactional_id)
+    return Engine(cfg, metadata, accumulator, client, sender, tm, batch_size)
+
+
+def build_metadata(cfg: ProducerConfig):
+    from fastprod.cluster.metadata import Metadata
+
+    return Metadata(list(cfg.bootstrap_addresses), metadata_max_age_ms=cfg.metadata_max_age_ms,
+                    metadata_max_idle_ms=cfg.metadata_max_idle_ms,
+                    refresh_backoff_ms=cfg.retry_backoff_ms,
+                    refresh_backoff_max_ms=cfg.retry_backoff_max_ms)
