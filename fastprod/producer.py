@@ -15,14 +15,13 @@ import atexit
 import logging
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fastprod.clock import monotonic_ms, wall_ms
-from fastprod.cluster.snapshot import ClusterSnapshot, PartitionInfo
+from fastprod.clock import monotonic_ms
 from fastprod.config import ProducerConfig
-from fastprod.engine.accumulator import UNKNOWN_PARTITION, record_size_upper_bound
 from fastprod.engine.build import build_engine, build_metadata
+from fastprod.front import Headers, ProducerFront
 from fastprod._ext.accumulate import SendFastPath
 from fastprod.engine.futures import (
     BatchFuture,
@@ -33,12 +32,10 @@ from fastprod.engine.futures import (
 )
 from fastprod.engine.transaction_manager import TransactionManager
 from fastprod.engine.transactions import ConsumerGroupMetadata
-from fastprod.kernels import max_bytes_len, split_by_key_partition
 from fastprod.errors import (
     IllegalStateError,
     KafkaTimeoutError,
     ProducerClosedError,
-    RecordTooLargeError,
 )
 from fastprod.interceptors import Interceptors, ProducerRecord
 from fastprod.partitioners import (
@@ -51,7 +48,6 @@ from fastprod.serializers import is_bytes_passthrough, resolve_serializer
 
 log = logging.getLogger("fastprod")
 
-Headers = Sequence[tuple[str, "bytes | None"]] | Mapping[str, "bytes | None"]
 
 # Producers not closed yet. The sender is a daemon thread (a forgotten producer must not
 # keep the interpreter alive), so at exit each one is closed here: what was accepted is
@@ -65,7 +61,7 @@ def _close_at_exit() -> None:
         producer.close(producer.config.delivery_timeout_ms / 1000.0)
 
 
-class Producer:
+class Producer(ProducerFront):
     """A Kafka producer with the Java client's behaviour.
 
     ``Producer({"bootstrap.servers": "localhost:9092", "linger.ms": 10})`` or
@@ -140,40 +136,13 @@ class Producer:
                 ProducerRecord(topic, value, key, partition, timestamp, headers))
             topic, value, key, partition, timestamp, headers = record
             on_delivery = self._interceptors.wrap_callback(on_delivery)
-        if type(topic) is not str or not topic:
-            raise TypeError(f"topic must be a non-empty str, not {topic!r}")
-        if partition is not None and (type(partition) is not int or partition < 0):
-            raise ValueError(f"partition must be a non-negative int, not {partition!r}")
-        key_bytes = key if key is None or (self._key_passthrough and type(key) is bytes) \
-            else self._key_serializer(key)
-        value_bytes = value if value is None or (
-            self._value_passthrough and type(value) is bytes) else self._value_serializer(value)
-        if headers is not None:
-            headers = _check_headers(headers)
-        if timestamp is None:
-            timestamp = wall_ms()
-        elif type(timestamp) is not int or timestamp < 0:
-            raise ValueError(f"timestamp must be a non-negative int (ms), not {timestamp!r}")
-
         now_ms = monotonic_ms()
-        snapshot = self._metadata.snapshot
-        parts = snapshot.topics.get(topic)
-        if parts is None or (partition is not None and partition >= len(parts)):
-            snapshot = self._wait_on_metadata(topic, partition, now_ms)
-            remaining_ms = max(self._max_block_ms - (monotonic_ms() - now_ms), 0)
-        else:
-            self._metadata.touch(topic, now_ms)
-            remaining_ms = self._max_block_ms
-        p = record_partition(topic, partition, key, key_bytes, value, value_bytes, snapshot,
-                             self._partitioner, self._partitioner_config.ignore_keys)
+        key_bytes, value_bytes, headers, timestamp, snapshot, p, remaining_ms = self._prepare(
+            topic, value, key, partition, timestamp, headers, now_ms)
 
-        size = record_size_upper_bound(key_bytes, value_bytes, headers)
-        if size > self._max_request_size or size > self._buffer_memory:
-            which = ("max.request.size" if size > self._max_request_size else "buffer.memory")
-            limit = min(self._max_request_size, self._buffer_memory)
-            return _failed(topic, p, RecordTooLargeError(
-                f"the record is {size} bytes when serialized, which is larger than {limit}, "
-                f"the value of {which}"), on_delivery)
+        too_large = self._record_too_large(key_bytes, value_bytes, headers)
+        if too_large is not None:
+            return _failed(topic, p, too_large, on_delivery)
         tm = self._transaction_manager
         if tm is not None and tm.is_transactional:
             tm.check_ready_for_send()
@@ -208,56 +177,14 @@ class Producer:
         Every value and key is serialized before any is queued, so a bad one raises
         here with nothing sent.
         """
-        if self._closed:
-            raise ProducerClosedError("cannot send: the producer is closed")
-        if self._interceptors is not None:
-            raise IllegalStateError("send_batch() does not run interceptor.classes; use "
-                                    "send() for each record when interceptors are configured")
-        if type(topic) is not str or not topic:
-            raise TypeError(f"topic must be a non-empty str, not {topic!r}")
-        values = self._serialize_all(values, self._value_serializer, self._value_passthrough)
-        if keys is not None:
-            keys = self._serialize_all(keys, self._key_serializer, self._key_passthrough)
-            if len(keys) != len(values):
-                raise ValueError(f"send_batch got {len(keys)} keys for {len(values)} values")
-        if timestamp is None:
-            timestamp = wall_ms()
-        elif type(timestamp) is not int or timestamp < 0:
-            raise ValueError(f"timestamp must be a non-negative int (ms), not {timestamp!r}")
-        if partition is not None and (type(partition) is not int or partition < 0):
-            raise ValueError(f"partition must be a non-negative int, not {partition!r}")
-        longest = max_bytes_len(values) + (0 if keys is None else max(max_bytes_len(keys), 0))
-        if longest + record_size_upper_bound(None, None, None) > min(self._max_request_size,
-                                                                     self._buffer_memory):
-            sizes = [len(v or b"") + (0 if keys is None else len(keys[i] or b""))
-                     for i, v in enumerate(values)]
-            i = max(range(len(sizes)), key=sizes.__getitem__)
-            raise RecordTooLargeError(
-                f"record {i} of the batch is {sizes[i]} bytes (key and value), larger than "
-                f"max.request.size ({self._max_request_size}) or buffer.memory allows")
-        future = BatchFuture(topic, keys, values, timestamp, on_delivery)
-        if not values:
+        now_ms = monotonic_ms()
+        prepared = self._prepare_batch(topic, values, keys, partition, timestamp, now_ms)
+        if prepared is None:  # no records
+            future = BatchFuture(topic, keys, [], 0, on_delivery)
             future.seal()
             return future
-
-        now_ms = monotonic_ms()
-        snapshot = self._metadata.snapshot
-        parts = snapshot.topics.get(topic)
-        if parts is None or (partition is not None and partition >= len(parts)):
-            snapshot = self._wait_on_metadata(topic, partition, now_ms)
-            parts = snapshot.topics[topic]
-        else:
-            self._metadata.touch(topic, now_ms)
-        remaining_ms = max(self._max_block_ms - (monotonic_ms() - now_ms), 0)
-
-        if partition is not None:
-            groups = {partition: (range(len(values)), keys, values)}
-        elif self._partitioner is not None:
-            groups = self._group_with_partitioner(topic, keys, values, snapshot)
-        elif keys is not None and not self._partitioner_config.ignore_keys:
-            groups = split_by_key_partition(keys, values, len(parts))
-        else:
-            groups = {UNKNOWN_PARTITION: (range(len(values)), keys, values)}
+        values, keys, timestamp, snapshot, groups, remaining_ms = prepared
+        future = BatchFuture(topic, keys, values, timestamp, on_delivery)
 
         tm = self._transaction_manager
         transactional = tm is not None and tm.is_transactional
@@ -289,50 +216,10 @@ class Producer:
                 self._sender.wakeup()
         return future
 
-    def _serialize_all(self, items: Sequence[Any], serializer, passthrough: bool) -> list:
-        if type(items) is not list and type(items) is not tuple:
-            items = list(items)
-        if passthrough and max_bytes_len(items) != -2:
-            return items
-        return [item if item is None or (passthrough and type(item) is bytes)
-                else serializer(item) for item in items]
-
-    def _group_with_partitioner(self, topic, keys, values, snapshot):
-        groups: dict[int, tuple[list[int], list | None, list]] = {}
-        for i, value in enumerate(values):
-            key = None if keys is None else keys[i]
-            p = record_partition(topic, None, key, key, value, value, snapshot,
-                                 self._partitioner)
-            group = groups.get(p)
-            if group is None:
-                group = groups[p] = ([], None if keys is None else [], [])
-            group[0].append(i)
-            if keys is not None:
-                group[1].append(key)
-            group[2].append(value)
-        return groups
-
-    def _wait_on_metadata(self, topic: str, partition: int | None,
-                          now_ms: int) -> ClusterSnapshot:
-        """Java's waitOnMetadata: block until the topic (and partition) is known."""
-        self._metadata.add_topic(topic, now_ms)
-        snapshot = self._metadata.await_topic(topic, self._max_block_ms, self._sender.wakeup)
-        if partition is not None:
-            deadline = now_ms + self._max_block_ms
-            while partition >= len(snapshot.topics[topic]):
-                left = deadline - monotonic_ms()
-                if left <= 0:
-                    raise KafkaTimeoutError(
-                        f"partition {partition} of topic {topic!r} with partition count "
-                        f"{len(snapshot.topics[topic])} is not present in metadata after "
-                        f"{self._max_block_ms} ms")
-                self._metadata.request_update()
-                snapshot = self._metadata.await_topic(topic, left, self._sender.wakeup)
-                if partition >= len(snapshot.topics[topic]):
-                    _sleep_ms(min(left, 100))
-        return snapshot
-
     # ---- flush, close, metadata ------------------------------------------------------
+
+    def _wakeup(self) -> None:
+        self._sender.wakeup()
 
     def flush(self, timeout: float | None = None) -> None:
         """Send everything queued now and wait until every record sent before this call
@@ -432,13 +319,6 @@ class Producer:
         self._sender.wakeup()
         result.wait(self._max_block_ms / 1000.0 if timeout is None else timeout)
 
-    def partitions_for(self, topic: str) -> list[PartitionInfo]:
-        """The topic's partitions (leader, replicas, ISR), waiting up to max.block.ms."""
-        snapshot = self._metadata.snapshot
-        if topic not in snapshot.topics:
-            snapshot = self._wait_on_metadata(topic, None, monotonic_ms())
-        return list(snapshot.topics[topic])
-
     def __enter__(self) -> "Producer":
         return self
 
@@ -463,26 +343,6 @@ def _group_metadata(group: Any) -> ConsumerGroupMetadata:
                                 getattr(group, "group_instance_id", None))
 
 
-def _check_headers(headers: Headers) -> list[tuple[str, bytes | None]]:
-    items: Iterable = headers.items() if isinstance(headers, Mapping) else headers
-    out = []
-    for item in items:
-        try:
-            key, value = item
-        except (TypeError, ValueError):
-            raise TypeError(f"headers must be (str, bytes) pairs, got {item!r}") from None
-        if type(key) is not str:
-            raise TypeError(f"header key must be str, not {type(key).__name__}")
-        if value is not None and not isinstance(value, (bytes, bytearray, memoryview)):
-            if isinstance(value, str):
-                value = value.encode("utf-8")
-            else:
-                raise TypeError(f"header {key!r} value must be bytes, str or None, "
-                                f"not {type(value).__name__}")
-        out.append((key, value))
-    return out
-
-
 def _failed(topic: str, partition: int, error: BaseException,
             on_delivery: DeliveryCallback | None) -> RecordFuture:
     """A future that failed before its record reached a batch (Java's FutureFailure)."""
@@ -492,12 +352,6 @@ def _failed(topic: str, partition: int, error: BaseException,
         except Exception:
             log.exception("on_delivery callback raised")
     return failed_future(topic, partition, error)
-
-
-def _sleep_ms(ms: int) -> None:
-    import time
-
-    time.sleep(ms / 1000.0)
 
 
 __all__ = ["BatchFuture", "Producer", "RecordFuture", "RecordMetadata"]

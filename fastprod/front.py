@@ -1,0 +1,197 @@
+"""What both producers do in the caller's thread before a record is queued: check it,
+serialize it, wait for its topic's metadata, pick its partition (Java's
+KafkaProducer.doSend up to the accumulator). ``Producer`` then appends to its
+in-process accumulator; ``ShardedProducer`` frames into a worker's ring.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from fastprod.clock import monotonic_ms, wall_ms
+from fastprod.cluster.snapshot import ClusterSnapshot, PartitionInfo
+from fastprod.engine.accumulator import UNKNOWN_PARTITION, record_size_upper_bound
+from fastprod.errors import (
+    IllegalStateError,
+    KafkaTimeoutError,
+    ProducerClosedError,
+    RecordTooLargeError,
+)
+from fastprod.kernels import max_bytes_len, split_by_key_partition
+from fastprod.partitioners import record_partition
+
+Headers = Sequence[tuple[str, "bytes | None"]] | Mapping[str, "bytes | None"]
+
+
+class ProducerFront:
+    """Caller-thread logic shared by Producer and ShardedProducer.
+
+    Subclasses set: _closed, _metadata, _max_block_ms, _max_request_size,
+    _buffer_memory, _key_serializer, _value_serializer, _key_passthrough,
+    _value_passthrough, _partitioner, _partitioner_config, _interceptors, and
+    ``_wakeup()`` (nudge whoever fetches metadata).
+    """
+
+    def _prepare(self, topic: str, value: Any, key: Any, partition: int | None,
+                 timestamp: int | None, headers: Headers | None, now_ms: int):
+        """(key bytes, value bytes, headers, timestamp, snapshot, partition or
+        UNKNOWN_PARTITION for sticky, ms left of max.block.ms) for one record."""
+        if type(topic) is not str or not topic:
+            raise TypeError(f"topic must be a non-empty str, not {topic!r}")
+        if partition is not None and (type(partition) is not int or partition < 0):
+            raise ValueError(f"partition must be a non-negative int, not {partition!r}")
+        key_bytes = key if key is None or (self._key_passthrough and type(key) is bytes) \
+            else self._key_serializer(key)
+        value_bytes = value if value is None or (
+            self._value_passthrough and type(value) is bytes) else self._value_serializer(value)
+        if headers is not None:
+            headers = check_headers(headers)
+        timestamp = check_timestamp(timestamp)
+        snapshot, remaining_ms = self._snapshot_for(topic, partition, now_ms)
+        p = record_partition(topic, partition, key, key_bytes, value, value_bytes, snapshot,
+                             self._partitioner, self._partitioner_config.ignore_keys)
+        return key_bytes, value_bytes, headers, timestamp, snapshot, p, remaining_ms
+
+    def _record_too_large(self, key_bytes, value_bytes, headers) -> RecordTooLargeError | None:
+        size = record_size_upper_bound(key_bytes, value_bytes, headers)
+        if size <= self._max_request_size and size <= self._buffer_memory:
+            return None
+        which = "max.request.size" if size > self._max_request_size else "buffer.memory"
+        limit = min(self._max_request_size, self._buffer_memory)
+        return RecordTooLargeError(f"the record is {size} bytes when serialized, which is "
+                                   f"larger than {limit}, the value of {which}")
+
+    def _prepare_batch(self, topic: str, values: Sequence[Any], keys: Sequence[Any] | None,
+                       partition: int | None, timestamp: int | None, now_ms: int):
+        """For send_batch: (values, keys, timestamp, snapshot, {partition: (input
+        indices, keys, values)}, ms left), or None when there are no records. Every
+        record is serialized and checked before any is queued."""
+        if self._closed:
+            raise ProducerClosedError("cannot send: the producer is closed")
+        if self._interceptors is not None:
+            raise IllegalStateError("send_batch() does not run interceptor.classes; use "
+                                    "send() for each record when interceptors are configured")
+        if type(topic) is not str or not topic:
+            raise TypeError(f"topic must be a non-empty str, not {topic!r}")
+        values = self._serialize_all(values, self._value_serializer, self._value_passthrough)
+        if keys is not None:
+            keys = self._serialize_all(keys, self._key_serializer, self._key_passthrough)
+            if len(keys) != len(values):
+                raise ValueError(f"send_batch got {len(keys)} keys for {len(values)} values")
+        timestamp = check_timestamp(timestamp)
+        if partition is not None and (type(partition) is not int or partition < 0):
+            raise ValueError(f"partition must be a non-negative int, not {partition!r}")
+        longest = max_bytes_len(values) + (0 if keys is None else max(max_bytes_len(keys), 0))
+        if longest + record_size_upper_bound(None, None, None) > min(self._max_request_size,
+                                                                     self._buffer_memory):
+            sizes = [len(v or b"") + (0 if keys is None else len(keys[i] or b""))
+                     for i, v in enumerate(values)]
+            i = max(range(len(sizes)), key=sizes.__getitem__)
+            raise RecordTooLargeError(
+                f"record {i} of the batch is {sizes[i]} bytes (key and value), larger than "
+                f"max.request.size ({self._max_request_size}) or buffer.memory allows")
+        if not values:
+            return None
+        snapshot, remaining_ms = self._snapshot_for(topic, partition, now_ms)
+        num_partitions = len(snapshot.topics[topic])
+        if partition is not None:
+            groups = {partition: (range(len(values)), keys, values)}
+        elif self._partitioner is not None:
+            groups = self._group_with_partitioner(topic, keys, values, snapshot)
+        elif keys is not None and not self._partitioner_config.ignore_keys:
+            groups = split_by_key_partition(keys, values, num_partitions)
+        else:
+            groups = {UNKNOWN_PARTITION: (range(len(values)), keys, values)}
+        return values, keys, timestamp, snapshot, groups, remaining_ms
+
+    def _serialize_all(self, items: Sequence[Any], serializer, passthrough: bool) -> list:
+        if type(items) is not list and type(items) is not tuple:
+            items = list(items)
+        if passthrough and max_bytes_len(items) != -2:
+            return items
+        return [item if item is None or (passthrough and type(item) is bytes)
+                else serializer(item) for item in items]
+
+    def _group_with_partitioner(self, topic, keys, values, snapshot):
+        groups: dict[int, tuple[list[int], list | None, list]] = {}
+        for i, value in enumerate(values):
+            key = None if keys is None else keys[i]
+            p = record_partition(topic, None, key, key, value, value, snapshot,
+                                 self._partitioner)
+            group = groups.get(p)
+            if group is None:
+                group = groups[p] = ([], None if keys is None else [], [])
+            group[0].append(i)
+            if keys is not None:
+                group[1].append(key)
+            group[2].append(value)
+        return groups
+
+    def _snapshot_for(self, topic: str, partition: int | None,
+                      now_ms: int) -> tuple[ClusterSnapshot, int]:
+        """A snapshot that knows the topic (and partition), and the ms of max.block.ms
+        left after waiting for it."""
+        snapshot = self._metadata.snapshot
+        parts = snapshot.topics.get(topic)
+        if parts is None or (partition is not None and partition >= len(parts)):
+            snapshot = self._wait_on_metadata(topic, partition, now_ms)
+            return snapshot, max(self._max_block_ms - (monotonic_ms() - now_ms), 0)
+        self._metadata.touch(topic, now_ms)
+        return snapshot, self._max_block_ms
+
+    def _wait_on_metadata(self, topic: str, partition: int | None,
+                          now_ms: int) -> ClusterSnapshot:
+        """Java's waitOnMetadata: block until the topic (and partition) is known."""
+        self._metadata.add_topic(topic, now_ms)
+        snapshot = self._metadata.await_topic(topic, self._max_block_ms, self._wakeup)
+        if partition is not None:
+            deadline = now_ms + self._max_block_ms
+            while partition >= len(snapshot.topics[topic]):
+                left = deadline - monotonic_ms()
+                if left <= 0:
+                    raise KafkaTimeoutError(
+                        f"partition {partition} of topic {topic!r} with partition count "
+                        f"{len(snapshot.topics[topic])} is not present in metadata after "
+                        f"{self._max_block_ms} ms")
+                self._metadata.request_update()
+                snapshot = self._metadata.await_topic(topic, left, self._wakeup)
+                if partition >= len(snapshot.topics[topic]):
+                    time.sleep(min(left, 100) / 1000.0)
+        return snapshot
+
+    def partitions_for(self, topic: str) -> list[PartitionInfo]:
+        """The topic's partitions (leader, replicas, ISR), waiting up to max.block.ms."""
+        snapshot = self._metadata.snapshot
+        if topic not in snapshot.topics:
+            snapshot = self._wait_on_metadata(topic, None, monotonic_ms())
+        return list(snapshot.topics[topic])
+
+
+def check_timestamp(timestamp: int | None) -> int:
+    if timestamp is None:
+        return wall_ms()
+    if type(timestamp) is not int or timestamp < 0:
+        raise ValueError(f"timestamp must be a non-negative int (ms), not {timestamp!r}")
+    return timestamp
+
+
+def check_headers(headers: Headers) -> list[tuple[str, bytes | None]]:
+    items: Iterable = headers.items() if isinstance(headers, Mapping) else headers
+    out = []
+    for item in items:
+        try:
+            key, value = item
+        except (TypeError, ValueError):
+            raise TypeError(f"headers must be (str, bytes) pairs, got {item!r}") from None
+        if type(key) is not str:
+            raise TypeError(f"header key must be str, not {type(key).__name__}")
+        if value is not None and not isinstance(value, (bytes, bytearray, memoryview)):
+            if isinstance(value, str):
+                value = value.encode("utf-8")
+            else:
+                raise TypeError(f"header {key!r} value must be bytes, str or None, "
+                                f"not {type(value).__name__}")
+        out.append((key, value))
+    return out
