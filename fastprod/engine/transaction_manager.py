@@ -238,14 +238,14 @@ class TransactionManager:
     def on_sequence_error(self, batch: ProducerBatch, error: BaseException) -> None:
         """OUT_OF_ORDER_SEQUENCE_NUMBER or UNKNOWN_PRODUCER_ID on a batch we will retry.
 
-        If the batch is the next one the broker should have accepted, the gap is real
-        (the broker lost our state, or an earlier batch failed): bump. Otherwise an
-        earlier batch is still being retried and will close the gap."""
+        As Java's canRetry: if the batch is the next one after the last acknowledged,
+        the broker lost our state (or an earlier batch failed): bump. Otherwise retry
+        as it is: an earlier batch will close the gap, or, if a later batch overtook it
+        (a new partition accepts any first sequence), it keeps failing until
+        delivery.timeout.ms and is reported failed: order is never broken."""
         tp = (batch.topic, batch.partition)
         expected = (self._last_acked.get(tp, -1) + 1) % _SEQUENCE_MODULUS
-        in_flight = self._in_flight.get(tp)
-        first = in_flight[0] if in_flight else None
-        if batch.base_sequence == expected or first is batch:
+        if batch.base_sequence == expected:
             self.request_epoch_bump(f"{tp[0]}-{tp[1]}: {error}")
 
     def _remove(self, tp: TP, batch: ProducerBatch) -> None:
