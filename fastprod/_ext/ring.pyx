@@ -287,7 +287,8 @@ cdef class Ring:
 
     cdef Py_buffer _view
     cdef bint _held
-    cdef bint _busy            # a copy is running without the GIL
+    cdef bint _writing         # the producer copies without the GIL
+    cdef bint _reading         # the consumer copies without the GIL
     cdef char *_data
     cdef uint64_t _capacity
     cdef uint64_t _mask
@@ -377,18 +378,24 @@ cdef class Ring:
             self._held = False
         self._data = NULL
 
-    cdef inline int _check(self) except -1:
+    cdef inline int _check_producer(self) except -1:
         if self._data == NULL:
             raise ValueError("the ring is closed")
-        if self._busy:
-            raise RuntimeError("the ring is in use by another thread (one producer thread "
-                               "and one consumer thread only)")
+        if self._writing:
+            raise RuntimeError("two threads write to one ring: it has a single producer")
+        return 0
+
+    cdef inline int _check_consumer(self) except -1:
+        if self._data == NULL:
+            raise ValueError("the ring is closed")
+        if self._reading:
+            raise RuntimeError("two threads read from one ring: it has a single consumer")
         return 0
 
     def close(self):
         """Release the buffer export (idempotent); memoryviews from read() keep their own."""
-        if self._busy:
-            raise RuntimeError("cannot close the ring while another thread copies into it")
+        if self._writing or self._reading:
+            raise RuntimeError("cannot close the ring while another thread copies")
         self._release_buffer()
         if self._readonly is not None:
             self._readonly.release()
@@ -451,7 +458,7 @@ cdef class Ring:
         cdef uint64_t need, write, pos
         cdef char *data
         cdef uint64_t mask
-        self._check()
+        self._check_producer()
         get_buffer(frame, &src, "frame")
         try:
             if <uint64_t>src.len > self._capacity - FRAME_ALIGN:
@@ -466,10 +473,10 @@ cdef class Ring:
             write = fp_load_acquire_u64(self._write_pos)
             pos = _put_u32(data, mask, write, <uint32_t>src.len)
             if src.len >= NOGIL_COPY_MIN:
-                self._busy = True
+                self._writing = True
                 with nogil:
                     _put(data, mask, pos, <const char *>src.buf, <size_t>src.len)
-                self._busy = False
+                self._writing = False
             else:
                 _put(data, mask, pos, <const char *>src.buf, <size_t>src.len)
             fp_store_release_u64(self._write_pos, write + need)
@@ -485,7 +492,7 @@ cdef class Ring:
         Nothing is published when it raises: TypeError for an item that is not bytes or
         None, RecordTooLargeError when ``values[start]`` alone can never fit."""
         cdef Py_ssize_t end
-        self._check()
+        self._check_producer()
         # Cython's own conversion would truncate a float
         _check_int(topic_index, "topic_index")
         _check_int(partition, "partition")
@@ -638,7 +645,7 @@ cdef class Ring:
         cdef char *data = self._data
         cdef char *dst
         cdef object out
-        self._check()
+        self._check_consumer()
         read = fp_load_acquire_u64(self._read_pos)
         write = fp_load_acquire_u64(self._write_pos)
         if read == write:
@@ -658,10 +665,10 @@ cdef class Ring:
             out = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>length)
             dst = PyBytes_AS_STRING(out)
             if length >= NOGIL_COPY_MIN:
-                self._busy = True
+                self._reading = True
                 with nogil:
                     _get(data, self._mask, read + FRAME_LENGTH_SIZE, dst, length)
-                self._busy = False
+                self._reading = False
             else:
                 _get(data, self._mask, read + FRAME_LENGTH_SIZE, dst, length)
         self._read_end = read + total
@@ -676,7 +683,8 @@ cdef class Ring:
     def release(self, pos):
         """Free the ring up to ``pos`` (a frame end between release_pos and read_pos)."""
         cdef uint64_t p, release, read
-        self._check()
+        self._check_consumer()
+        _check_int(pos, "release position")
         if pos < 0:
             raise ValueError(f"release position must be >= 0, got {pos}")
         p = pos
@@ -690,7 +698,7 @@ cdef class Ring:
     def rewind(self):
         """read_pos = release_pos: read again what was read but never acknowledged."""
         cdef uint64_t release
-        self._check()
+        self._check_consumer()
         release = fp_load_acquire_u64(self._release_pos)
         fp_store_release_u64(self._read_pos, release)
         self._read_end = release
