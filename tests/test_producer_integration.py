@@ -41,8 +41,9 @@ java_read = readers.java_read
 
 pytestmark = pytest.mark.integration
 
-# The five codecs, 100k records each, both readers on every one: about 6 s per codec on a
-# 2-core machine (produce < 1 s, Java read ~2.5 s, librdkafka read ~2 s).
+# The five codecs, 100k records each, both readers on every one: 7-14 s per codec on a
+# 2-core machine (building the workload once, produce ~1 s, Java read ~2.5 s, librdkafka
+# read ~2 s, the checks ~1 s each); the whole file takes about 2-2.5 minutes.
 CODEC_RECORDS = 100_000
 CODEC_PARTITIONS = 4
 JAVA_SAMPLE = 3000  # keys whose partition the Java client itself computes
