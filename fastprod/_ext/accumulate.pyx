@@ -260,6 +260,12 @@ cdef class RecordFuture:
         return f"<RecordFuture {where} {state}>"
 
 
+def run_future_callbacks(RecordFuture future):
+    """Run the add_done_callback callbacks of a future whose result was completed
+    outside a ProducerBatch (ShardedProducer's parent completes them from reports)."""
+    future._run_callbacks()
+
+
 cpdef RecordFuture failed_future(str topic, int partition, error):
     """A future that failed before its record reached a batch (Java's FutureFailure)."""
     result = ProduceRequestResult(topic, partition)

@@ -82,6 +82,17 @@ class BatchFuture:
 
     seal = segment_done  # the sending thread's own token
 
+    def expect(self) -> None:
+        """One more segment will be completed later (ShardedProducer: a frame sent to a
+        worker, whose reports arrive with their results already done)."""
+        with self._lock:
+            self._pending += 1
+
+    def add_completed(self, result: ProduceRequestResult, first_offset_delta: int,
+                      indices: range | list[int]) -> None:
+        """Records answered for a segment announced with ``expect``."""
+        self._segments.append((result, first_offset_delta, indices))
+
     def fail(self, error: BaseException) -> None:
         """Fail the records not placed in any batch (send_batch stopped half-way)."""
         placed = set()

@@ -1,0 +1,646 @@
+"""ShardedProducer: the Producer API, with the partitions sharded across worker processes.
+
+The parent (this process) owns the metadata (bootstrap, periodic and on-demand refresh,
+in a ``fastprod-metadata`` thread) and the partitioner. ``send``/``send_batch``
+serialize and partition in the caller's thread, as Producer does (fastprod/front.py),
+then frame the records into the shared-memory ring of the worker that owns the
+partition; each partition belongs to exactly one worker, so order and idempotent
+sequences per partition hold. Each worker (fastprod/sharded/worker.py) runs the same
+engine as Producer and reports what it wrote; a ``fastprod-reports`` thread here turns
+the reports into completed futures and callbacks, and watches the workers.
+
+Backpressure: a ring's space is freed only when the broker has acknowledged the
+records in it, so a full ring blocks send() up to max.block.ms, then BufferFullError.
+A worker that dies is replaced; the replacement re-sends what is still unacknowledged
+in the ring (at-least-once for those records: the new worker has a new producer id).
+After too many deaths, the worker's records fail with WorkerLostError.
+
+Unkeyed records: the parent cannot see the workers' batches, so its sticky partition
+switches after batch.size bytes (Java also waits for the batch to be full).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import secrets
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from multiprocessing import connection, shared_memory
+from typing import Any
+
+from fastprod._ext.accumulate import run_future_callbacks
+from fastprod._ext.ring import Ring
+from fastprod.clock import monotonic_ms
+from fastprod.cluster.client import ClientOptions, NetworkClient
+from fastprod.cluster.connection import SocketOptions
+from fastprod.config import ProducerConfig
+from fastprod.engine.accumulator import UNKNOWN_PARTITION
+from fastprod.engine.build import build_metadata
+from fastprod.engine.futures import (
+    BatchFuture,
+    DeliveryCallback,
+    ProduceRequestResult,
+    RecordFuture,
+    failed_future,
+)
+from fastprod.errors import (
+    BufferFullError,
+    ConfigError,
+    KafkaTimeoutError,
+    ProducerClosedError,
+    WorkerLostError,
+)
+from fastprod.front import Headers, ProducerFront
+from fastprod.interceptors import Interceptors
+from fastprod.kernels import murmur2
+from fastprod.partitioners import BuiltInPartitioner, PartitionerConfig, resolve_partitioner
+from fastprod.serializers import is_bytes_passthrough, resolve_serializer
+from fastprod.sharded import wire
+from fastprod.sharded.worker import WorkerSpec, main as worker_main
+
+log = logging.getLogger("fastprod.sharded")
+
+_REPORTS_RING_BYTES = 4 << 20
+_MIN_RING_BYTES = 1 << 20
+_MAX_RESTARTS = 3  # within _RESTART_WINDOW_S, then the worker's records fail
+_RESTART_WINDOW_S = 60.0
+# Keys the parent handles itself; the workers get records already serialized and
+# partitioned.
+_PARENT_ONLY = {"key.serializer", "value.serializer", "partitioner.class",
+                "interceptor.classes"}
+
+
+class _Pending:
+    """Records of one frame sent to a worker, waiting for its reports."""
+
+    __slots__ = ("future", "result", "indices", "count", "done", "on_delivery", "topic")
+
+    def __init__(self, topic: str, count: int, future, result=None, indices=None,
+                 on_delivery=None) -> None:
+        self.topic = topic
+        self.future = future  # RecordFuture (one record) or BatchFuture
+        self.result = result  # the RecordFuture's ProduceRequestResult
+        self.indices = indices  # BatchFuture input positions of this frame's records
+        self.count = count
+        self.done = bytearray(count)  # reports can repeat after a worker restart
+        self.on_delivery = on_delivery
+
+
+class _WorkerHandle:
+    """The parent's side of one worker: its rings, pipes, process and pending frames."""
+
+    def __init__(self, index: int, ring_bytes: int) -> None:
+        self.index = index
+        tag = secrets.token_hex(4)
+        self.records_shm = shared_memory.SharedMemory(
+            create=True, size=Ring.HEADER_SIZE + ring_bytes, name=f"fp-{os.getpid()}-{tag}-r{index}")
+        self.reports_shm = shared_memory.SharedMemory(
+            create=True, size=Ring.HEADER_SIZE + _REPORTS_RING_BYTES,
+            name=f"fp-{os.getpid()}-{tag}-a{index}")
+        self.records = Ring(self.records_shm.buf, create=True)
+        self.reports = Ring(self.reports_shm.buf, create=True)
+        self.lock = threading.Lock()  # one writer at a time into the records ring
+        self.control_lock = threading.Lock()
+        self.next_id = 0
+        self.pending: dict[int, _Pending] = {}
+        self.topics: dict[str, int] = {}  # topic -> index, as registered in this ring
+        self.process = None
+        self.control = self.wake = self.parent_wake = None
+        self.generation = 0
+        self.deaths: list[float] = []
+        self.lost: BaseException | None = None
+        self.stopping = False
+
+    def send_control(self, message: dict) -> None:
+        with self.control_lock:
+            try:
+                self.control.send_bytes(wire.pack(0, message))
+            except (OSError, AttributeError):
+                pass  # dead: the reports thread replaces it and resends a snapshot
+
+    def wake_worker(self) -> None:
+        if self.records.consumer_waiting:
+            try:
+                self.wake.send_bytes(b"\0")
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        for ring in (self.records, self.reports):
+            ring.close()
+        for shm in (self.records_shm, self.reports_shm):
+            shm.close()
+            try:
+                shm.unlink()
+            except FileNotFoundError:
+                pass
+
+
+class ShardedProducer(ProducerFront):
+    """A Kafka producer whose batching, compression and network work run in ``workers``
+    processes (default: one per CPU). The API is Producer's: switch with one line.
+
+    ``on_delivery`` callbacks and future callbacks run on the parent's
+    ``fastprod-reports`` thread. Transactions are not supported here (use Producer).
+    """
+
+    def __init__(self, config: Mapping[str, Any] | None = None, workers: int | None = None,
+                 *, start_method: str = "spawn", **kwargs: Any) -> None:
+        cfg = self.config = ProducerConfig(config, **kwargs)
+        if cfg.transactional_id is not None:
+            raise ConfigError("transactional.id is not supported by ShardedProducer (each "
+                              "worker is its own producer); use Producer for transactions")
+        if cfg.security_protocol != "PLAINTEXT":
+            raise ConfigError(f"security.protocol={cfg.security_protocol} is not supported "
+                              f"yet: only PLAINTEXT is")
+        if start_method not in ("spawn", "forkserver"):
+            raise ConfigError(f"start_method must be 'spawn' or 'forkserver', not "
+                              f"{start_method!r}: workers must not inherit threads or sockets")
+        count = (os.cpu_count() or 1) if workers is None else workers
+        if type(count) is not int or count < 1:
+            raise ConfigError(f"workers must be a positive int, not {workers!r}")
+        self.client_id = cfg.client_id
+        self._key_serializer = resolve_serializer(cfg.key_serializer, is_key=True)
+        self._value_serializer = resolve_serializer(cfg.value_serializer, is_key=False)
+        self._key_passthrough = is_bytes_passthrough(self._key_serializer)
+        self._value_passthrough = is_bytes_passthrough(self._value_serializer)
+        self._partitioner = resolve_partitioner(cfg.partitioner_class, cfg.as_dict())
+        self._partitioner_config = PartitionerConfig.from_config(cfg)
+        self._interceptors = Interceptors.from_config(cfg.resolve("interceptor.classes"),
+                                                      cfg.as_dict())
+        if self._interceptors is not None:
+            raise ConfigError("interceptor.classes is not supported by ShardedProducer yet")
+        self._max_block_ms = cfg.max_block_ms
+        self._max_request_size = cfg.max_request_size
+        self._batch_size = max(cfg.batch_size, 1)
+        ring_bytes = max(_MIN_RING_BYTES, _next_pow2(cfg.buffer_memory // count))
+        self._buffer_memory = ring_bytes - 64  # one record must fit a ring
+        self._sticky: dict[str, BuiltInPartitioner] = {}
+        self._sticky_lock = threading.Lock()
+        self._topic_hash: dict[str, int] = {}
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._context = multiprocessing.get_context(start_method)
+        worker_config = {k: v for k, v in cfg.originals.items() if k not in _PARENT_ONLY}
+        # The ring bounds the record bytes a worker holds; its accumulator reserves whole
+        # batches, so give it room for partly filled ones on top.
+        worker_config["buffer.memory"] = 2 * ring_bytes
+        self._worker_config = worker_config
+
+        self._metadata = build_metadata(cfg)
+        self._client = NetworkClient(self._metadata, ClientOptions(
+            socket=SocketOptions(client_id=f"{cfg.client_id}-metadata",
+                                 client_dns_lookup=cfg.client_dns_lookup),
+            request_timeout_ms=cfg.request_timeout_ms,
+            reconnect_backoff_ms=cfg.reconnect_backoff_ms,
+            reconnect_backoff_max_ms=cfg.reconnect_backoff_max_ms,
+            connections_max_idle_ms=cfg.connections_max_idle_ms,
+            connection_setup_timeout_ms=cfg.socket_connection_setup_timeout_ms))
+        self._workers: list[_WorkerHandle] = []
+        try:
+            for i in range(count):
+                handle = _WorkerHandle(i, ring_bytes)
+                self._workers.append(handle)
+                self._start_worker(handle)
+        except BaseException:
+            self._teardown()
+            raise
+        self._metadata.listeners.append(self._broadcast_snapshot)
+        self._metadata_thread = threading.Thread(target=self._run_metadata, daemon=True,
+                                                 name=f"fastprod-metadata-{self.client_id}")
+        self._reports_thread = threading.Thread(target=self._run_reports, daemon=True,
+                                                name=f"fastprod-reports-{self.client_id}")
+        self._metadata_thread.start()
+        self._reports_thread.start()
+        log.info("sharded producer %s started with %d workers", self.client_id, count)
+
+    # ---- workers ----------------------------------------------------------------------------
+
+    def _start_worker(self, w: _WorkerHandle) -> None:
+        ctx = self._context
+        parent_control, child_control = ctx.Pipe(duplex=True)
+        wake_recv, wake_send = ctx.Pipe(duplex=False)
+        report_recv, report_send = ctx.Pipe(duplex=False)
+        config = dict(self._worker_config)
+        config["client.id"] = f"{self.client_id}-w{w.index}"
+        spec = WorkerSpec(index=w.index, generation=w.generation, config=config,
+                          records_name=w.records_shm.name, reports_name=w.reports_shm.name,
+                          control=child_control, wake=wake_recv, parent_wake=report_send,
+                          parent_pid=os.getpid(), log_level=logging.getLogger().level)
+        process = ctx.Process(target=worker_main, args=(spec,), daemon=True,
+                              name=f"fastprod-worker-{w.index}")
+        process.start()
+        for end in (child_control, wake_recv, report_send):
+            end.close()
+        w.process, w.control, w.wake, w.parent_wake = (process, parent_control, wake_send,
+                                                      report_recv)
+        if self._metadata.snapshot.version:
+            w.send_control(wire.encode_snapshot(self._metadata.snapshot))
+
+    def _worker_for(self, topic: str, partition: int) -> _WorkerHandle:
+        h = self._topic_hash.get(topic)
+        if h is None:
+            h = self._topic_hash[topic] = murmur2(topic.encode()) & 0x7FFFFFFF
+        return self._workers[(h + partition) % len(self._workers)]
+
+    def _broadcast_snapshot(self, snapshot) -> None:
+        message = wire.encode_snapshot(snapshot)
+        for w in self._workers:
+            w.send_control(message)
+
+    # ---- sending ----------------------------------------------------------------------------
+
+    def send(self, topic: str, value: Any = None, key: Any = None,
+             partition: int | None = None, timestamp: int | None = None,
+             headers: Headers | None = None,
+             on_delivery: DeliveryCallback | None = None) -> RecordFuture:
+        """As Producer.send; the record goes to the worker that owns its partition."""
+        if self._closed:
+            raise ProducerClosedError("cannot send: the producer is closed")
+        now_ms = monotonic_ms()
+        key_bytes, value_bytes, headers, timestamp, snapshot, p, remaining_ms = self._prepare(
+            topic, value, key, partition, timestamp, headers, now_ms)
+        too_large = self._record_too_large(key_bytes, value_bytes, headers)
+        if too_large is not None:
+            return _failed(topic, p, too_large, on_delivery)
+        size = (0 if value_bytes is None else len(value_bytes)) + (
+            0 if key_bytes is None else len(key_bytes))
+        if p == UNKNOWN_PARTITION:
+            p = self._sticky_partition(topic, snapshot, size)
+        result = ProduceRequestResult(topic, p)
+        future = RecordFuture(result, 0, timestamp, -1 if key_bytes is None else len(key_bytes),
+                              -1 if value_bytes is None else len(value_bytes))
+        self._write(topic, p, timestamp, [value_bytes],
+                    None if key_bytes is None else [key_bytes],
+                    None if not headers else [headers], remaining_ms,
+                    lambda count, start: _Pending(topic, count, future, result,
+                                                  on_delivery=on_delivery))
+        return future
+
+    def send_batch(self, topic: str, values: Sequence[Any], keys: Sequence[Any] | None = None,
+                   partition: int | None = None, timestamp: int | None = None,
+                   on_delivery: DeliveryCallback | None = None) -> BatchFuture:
+        """As Producer.send_batch: many records at once, one future for all."""
+        if self._closed:
+            raise ProducerClosedError("cannot send: the producer is closed")
+        now_ms = monotonic_ms()
+        prepared = self._prepare_batch(topic, values, keys, partition, timestamp, now_ms)
+        if prepared is None:
+            future = BatchFuture(topic, keys, [], 0, on_delivery)
+            future.seal()
+            return future
+        values, keys, timestamp, snapshot, groups, remaining_ms = prepared
+        future = BatchFuture(topic, keys, values, timestamp, on_delivery)
+        deadline_ms = now_ms + remaining_ms
+        try:
+            for p, (indices, group_keys, group_values) in groups.items():
+                if p == UNKNOWN_PARTITION:
+                    self._send_sticky(topic, snapshot, indices, group_keys, group_values,
+                                      timestamp, future, deadline_ms)
+                else:
+                    self._write_group(topic, p, timestamp, indices, group_keys, group_values,
+                                      0, len(group_values), future, deadline_ms)
+        except BaseException as exc:
+            future.fail(exc)
+            raise
+        finally:
+            future.seal()
+        return future
+
+    def _send_sticky(self, topic, snapshot, indices, keys, values, timestamp, future,
+                     deadline_ms) -> None:
+        """Unkeyed records: runs of about batch.size bytes per sticky partition."""
+        first = values[0]
+        per_record = 12 + (0 if first is None else len(first))
+        run = max(1, self._batch_size // per_record)
+        for start in range(0, len(values), run):
+            stop = min(start + run, len(values))
+            p = self._sticky_partition(topic, snapshot, (stop - start) * per_record)
+            self._write_group(topic, p, timestamp, indices, keys, values, start, stop, future,
+                              deadline_ms)
+
+    def _write_group(self, topic, p, timestamp, indices, keys, values, start, stop, future,
+                     deadline_ms) -> None:
+        def entry(count: int, at: int) -> _Pending:
+            future.expect()
+            return _Pending(topic, count, future, indices=indices[at:at + count])
+
+        self._write(topic, p, timestamp, values, keys, None,
+                    max(deadline_ms - monotonic_ms(), 0), entry, start, stop)
+
+    def _sticky_partition(self, topic: str, snapshot, size: int) -> int:
+        with self._sticky_lock:
+            partitioner = self._sticky.get(topic)
+            if partitioner is None:
+                partitioner = self._sticky[topic] = BuiltInPartitioner(topic, self._batch_size)
+            p = partitioner.peek_partition(snapshot)
+            partitioner.update_partition_info(size, snapshot, enforce_switch=True)
+            return p
+
+    def _write(self, topic: str, partition: int, timestamp: int, values, keys, headers,
+               remaining_ms: int, make_entry, start: int = 0, stop: int | None = None) -> None:
+        """Frame values[start:stop] into the owning worker's ring, as many frames as the
+        ring takes at a time, blocking (up to remaining_ms) while it is full."""
+        w = self._worker_for(topic, partition)
+        stop = len(values) if stop is None else stop
+        deadline = time.monotonic() + remaining_ms / 1000.0
+        pause = 0.0002
+        while start < stop:
+            written = 0
+            if w.lost is not None:
+                raise WorkerLostError(f"worker {w.index} for {topic}-{partition} is lost: "
+                                      f"{w.lost}")
+            with w.lock:
+                index = self._register_topic(w, topic)
+                if index is not None:
+                    first_id = w.next_id
+                    # Registered before the frame is visible: a report can come at once.
+                    entry = make_entry(stop - start, start)
+                    w.pending[first_id] = entry
+                    written = w.records.try_write_records(index, partition, timestamp,
+                                                          first_id, values, keys, start, stop,
+                                                          headers)
+                    if written:
+                        w.next_id += written
+                        if written < entry.count:  # the ring took part of it
+                            entry.count = written
+                            entry.done = bytearray(written)
+                            if entry.indices is not None:
+                                entry.indices = entry.indices[:written]
+                        start += written
+                    else:
+                        del w.pending[first_id]
+                        if entry.indices is not None:
+                            entry.future.segment_done()  # undo expect()
+            if index is not None and written:
+                w.wake_worker()
+                pause = 0.0002
+                continue
+            if time.monotonic() >= deadline:
+                raise BufferFullError(
+                    f"the ring of worker {w.index} stayed full for max.block.ms "
+                    f"({self._max_block_ms} ms): the broker is not acknowledging fast enough")
+            w.records.set_producer_waiting(True)
+            w.wake_worker()
+            time.sleep(pause)
+            w.records.set_producer_waiting(False)
+            pause = min(pause * 2, 0.01)
+
+    def _register_topic(self, w: _WorkerHandle, topic: str) -> int | None:
+        """The topic's index in this worker's ring, writing its registration frame
+        first if needed; None if the ring has no room for it now."""
+        index = w.topics.get(topic)
+        if index is not None:
+            return index
+        index = len(w.topics)
+        if not w.records.try_write(wire.pack(wire.KIND_TOPIC, [index, topic])):
+            return None
+        w.topics[topic] = index
+        return index
+
+    # ---- reports ----------------------------------------------------------------------------
+
+    def _run_reports(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._poll_reports()
+            except Exception:
+                log.exception("unexpected error in the reports thread")
+
+    def _poll_reports(self) -> None:
+        waitables: list | None = []
+        live = [w for w in self._workers if w.lost is None]
+        for w in live:
+            w.reports.set_consumer_waiting(True)
+            if w.reports.write_pos != w.reports.read_pos:
+                waitables = None  # reports arrived meanwhile: don't sleep
+                break
+            waitables += [w.parent_wake, w.control]
+            if not w.stopping:
+                waitables.append(w.process.sentinel)
+        ready = connection.wait(waitables, 0.1) if waitables else []
+        for w in live:
+            w.reports.set_consumer_waiting(False)
+            if w.parent_wake in ready:
+                _drain(w.parent_wake)
+            self._read_reports(w)
+            if w.control in ready:
+                self._read_control(w)
+            if not w.process.is_alive() and not w.stopping:
+                self._read_reports(w)
+                self._on_worker_death(w)
+
+    def _read_reports(self, w: _WorkerHandle) -> None:
+        while True:
+            payload = w.reports.read()
+            if payload is None:
+                return
+            message = wire.unpack(payload)
+            del payload  # the view must go before the space is released
+            w.reports.release(w.reports.read_end_pos())
+            self._complete(w, *message)
+
+    def _complete(self, w, frame_id, start, count, partition, base_offset, log_append_time,
+                  error, record_errors) -> None:
+        entry = w.pending.get(frame_id)
+        if entry is None:
+            return  # a repeat after a restart, already done
+        fresh = [i for i in range(start, start + count) if not entry.done[i]]
+        if not fresh:
+            return
+        for i in fresh:
+            entry.done[i] = 1
+        error = wire.decode_error(error)
+        errors = None
+        if record_errors:
+            errors = {int(rel): wire.decode_error(e) for rel, e in record_errors.items()}
+        if entry.indices is None:  # one record, from send()
+            result = entry.result
+            result.set(base_offset, log_append_time, error, errors)
+            _call(entry.on_delivery, entry.future)
+            result.done()
+            run_future_callbacks(entry.future)
+        else:
+            result = ProduceRequestResult(entry.topic, partition)
+            result.set(base_offset, log_append_time, error, errors)
+            result.done()
+            first = fresh[0]
+            if fresh == list(range(first, first + len(fresh))):
+                entry.future.add_completed(result, first - start,
+                                           entry.indices[first:first + len(fresh)])
+            else:  # some were reported already: one segment per record
+                for i in fresh:
+                    single = ProduceRequestResult(entry.topic, partition)
+                    single.set(-1 if base_offset < 0 else base_offset + i - start,
+                               log_append_time, error)
+                    single.done()
+                    entry.future.add_completed(single, 0, entry.indices[i:i + 1])
+        if all(entry.done):
+            del w.pending[frame_id]
+            if entry.indices is not None:
+                entry.future.segment_done()
+
+    def _read_control(self, w: _WorkerHandle) -> None:
+        try:
+            while w.control.poll():
+                message = wire.unpack(w.control.recv_bytes())
+                if message.get("t") == "refresh":
+                    now_ms = monotonic_ms()
+                    for topic in message.get("topics", ()):
+                        self._metadata.add_topic(topic, now_ms)
+                    self._metadata.request_update()
+                    self._client.wakeup()
+        except (EOFError, OSError):
+            pass  # the worker died; the sentinel says so
+
+    def _on_worker_death(self, w: _WorkerHandle) -> None:
+        code = w.process.exitcode
+        now = time.monotonic()
+        w.deaths = [t for t in w.deaths if now - t < _RESTART_WINDOW_S] + [now]
+        log.error("worker %d died (exit code %s) with %d frame(s) unacknowledged", w.index,
+                  code, len(w.pending))
+        for conn in (w.control, w.wake, w.parent_wake):
+            conn.close()
+        if len(w.deaths) > _MAX_RESTARTS or self._closed:
+            w.lost = WorkerLostError(f"worker {w.index} died {len(w.deaths)} time(s) "
+                                     f"(last exit code {code})")
+            w.stopping = True
+            self._fail_pending(w, w.lost)
+            return
+        w.generation += 1
+        self._start_worker(w)
+
+    def _fail_pending(self, w: _WorkerHandle, error: BaseException) -> None:
+        for frame_id, entry in list(w.pending.items()):
+            undone = [i for i in range(entry.count) if not entry.done[i]]
+            if undone:
+                self._complete(w, frame_id, 0, entry.count, -1, -1, -1,
+                               wire.encode_error(error), None)
+
+    # ---- metadata ---------------------------------------------------------------------------
+
+    def _run_metadata(self) -> None:
+        while not self._stop.is_set():
+            try:
+                now_ms = monotonic_ms()
+                self._client.poll(min(self._metadata.time_to_next_update(now_ms), 1000),
+                                  now_ms)
+            except Exception:
+                log.exception("unexpected error in the metadata thread")
+                time.sleep(0.1)
+
+    def _wakeup(self) -> None:
+        self._client.wakeup()
+
+    # ---- flush and close --------------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every record sent before this call is delivered or failed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        waiting = []
+        for w in self._workers:
+            w.send_control({"t": "flush"})
+            w.wake_worker()
+            with w.lock:
+                waiting += [e.future for e in w.pending.values()]
+        for future in waiting:
+            left = None if deadline is None else max(deadline - time.monotonic(), 0)
+            try:
+                future.exception(left)
+            except KafkaTimeoutError:
+                raise KafkaTimeoutError(f"flush() did not complete within {timeout} s") \
+                    from None
+
+    def close(self, timeout: float | None = None) -> None:
+        """Deliver what is queued, stop the workers, and fail whatever is still pending
+        after ``timeout`` seconds. Safe to call more than once."""
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        log.info("closing sharded producer %s", self.client_id)
+        try:
+            self.flush(timeout)
+        except KafkaTimeoutError:
+            log.warning("close(): records still pending after %s s", timeout)
+        grace_ms = 0 if timeout is not None else self.config.delivery_timeout_ms
+        for w in self._workers:
+            w.stopping = True
+            w.send_control({"t": "shutdown", "timeout_ms": grace_ms})
+            w.wake_worker()
+        for w in self._workers:
+            if w.process is not None:
+                w.process.join(None if timeout is None else max(timeout, 1.0) + 5.0)
+                if w.process.is_alive():
+                    w.process.kill()
+                    w.process.join()
+        self._stop.set()
+        self._reports_thread.join()
+        for w in self._workers:
+            self._read_reports(w)
+            self._fail_pending(w, ProducerClosedError(
+                "the producer was closed before the record was sent"))
+        self._teardown()
+
+    def _teardown(self) -> None:
+        self._stop.set()
+        self._metadata.close()
+        if hasattr(self, "_metadata_thread"):
+            self._client.wakeup()
+            self._metadata_thread.join(5)
+        self._client.close()
+        for w in self._workers:
+            if w.process is not None and w.process.is_alive():
+                w.process.kill()
+                w.process.join()
+            w.close()
+
+    def __enter__(self) -> "ShardedProducer":
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"{len(self._workers)} workers"
+        return f"<ShardedProducer {self.client_id} {state}>"
+
+
+def _call(on_delivery, future: RecordFuture) -> None:
+    if on_delivery is None:
+        return
+    try:
+        error = future.error()
+        on_delivery(None if error is not None else future.metadata(), error)
+    except Exception:
+        log.exception("on_delivery callback raised")
+
+
+def _failed(topic: str, partition: int, error: BaseException,
+            on_delivery: DeliveryCallback | None) -> RecordFuture:
+    future = failed_future(topic, partition, error)
+    if on_delivery is not None:
+        try:
+            on_delivery(None, error)
+        except Exception:
+            log.exception("on_delivery callback raised")
+    return future
+
+
+def _drain(conn) -> None:
+    try:
+        while conn.poll():
+            conn.recv_bytes()
+    except (EOFError, OSError):
+        pass
+
+
+def _next_pow2(n: int) -> int:
+    p = 1
+    while p < n:
+        p <<= 1
+    return p
