@@ -172,6 +172,8 @@ class NetworkClient:
         """One round of I/O: at most ``timeout_ms`` of waiting."""
         timeout_ms = min(timeout_ms, self._maybe_update_metadata(now_ms))
         timeout_ms = min(timeout_ms, self._next_deadline_ms(now_ms))
+        if any(conn.written for conn in self._conns.values()):
+            timeout_ms = 0  # acks=0 sends to complete: don't sleep first
         events = self._selector.select(max(timeout_ms, 0) / 1000.0)
         now_ms = monotonic_ms()
         completed: list[tuple] = []
@@ -182,6 +184,12 @@ class NetworkClient:
                 continue
             self._handle_events(conn, mask, now_ms, completed)
         self._check_timeouts(now_ms)
+        # acks=0 requests fully written, whether by send() itself or by an event above:
+        # no answer will ever come for them, so they are done now (Java does the same).
+        for conn in self._conns.values():
+            if conn.written:
+                completed.extend((h, None, None) for h in conn.written)
+                conn.written.clear()
         for handler, response, error in completed:
             if handler is not None:
                 handler(response, error)
@@ -204,9 +212,6 @@ class NetworkClient:
                         conn._on_api_versions(response, None)
                         continue
                     completed.append((request.handler, response, None))
-            if conn.written:
-                completed.extend((h, None, None) for h in conn.written)
-                conn.written.clear()
         except (NetworkError, ProtocolError, OSError) as exc:
             if conn.state is State.CONNECTING:
                 self._connection_failed(conn, now_ms, str(exc))

@@ -248,6 +248,10 @@ class BrokerConnection:
         self.sock = None
         self.state = State.DISCONNECTED
         failed = list(self.in_flight.values())
+        # acks=0 requests not (fully) written never reached the broker: they fail too,
+        # and are retried like any request lost with its connection.
+        failed += [InFlightRequest(-1, 0, 0, item.handler, 0, 0) for item in self._out
+                   if isinstance(item, _Done)]
         self.in_flight.clear()
         self._out.clear()
         self._in.clear()
