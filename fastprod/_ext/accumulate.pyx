@@ -260,6 +260,34 @@ cdef class RecordFuture:
         return f"<RecordFuture {where} {state}>"
 
 
+def complete_futures(list futures, list callbacks, list positions, Py_ssize_t start,
+                     int64_t base_offset, int64_t log_append_time, error, dict errors):
+    """Complete ``futures[i]`` for each i in ``positions`` as records written at
+    base_offset + (i - start) (or failed with ``error``, or ``errors[i - start]``):
+    outcome, on_delivery callback, latch, then future callbacks, as ProducerBatch does.
+    ShardedProducer's parent completes its send() records from worker reports here."""
+    cdef RecordFuture future
+    cdef ProduceRequestResult result
+    cdef Py_ssize_t i, rel
+    for i in positions:
+        future = futures[i]
+        result = future._result
+        rel = i - start
+        result.base_offset = -1 if base_offset < 0 else base_offset + rel
+        result.log_append_time = log_append_time
+        result.error = errors.get(rel, error) if errors else error
+        callback = callbacks[i]
+        if callback is not None:
+            try:
+                record_error = result.error
+                callback(None if record_error is not None else future.metadata(), record_error)
+            except Exception:
+                log.exception("on_delivery callback raised")
+        result.done()
+        if future._callbacks is not None:
+            future._run_callbacks()
+
+
 def run_future_callbacks(RecordFuture future):
     """Run the add_done_callback callbacks of a future whose result was completed
     outside a ProducerBatch (ShardedProducer's parent completes them from reports)."""

@@ -31,7 +31,7 @@ from collections.abc import Mapping, Sequence
 from multiprocessing import connection, shared_memory
 from typing import Any
 
-from fastprod._ext.accumulate import run_future_callbacks
+from fastprod._ext.accumulate import complete_futures
 from fastprod._ext.ring import Ring
 from fastprod.clock import monotonic_ms
 from fastprod.cluster.client import ClientOptions, NetworkClient
@@ -65,6 +65,8 @@ log = logging.getLogger("fastprod.sharded")
 
 _REPORTS_RING_BYTES = 4 << 20
 _MIN_RING_BYTES = 1 << 20
+_RUN_MAX = 512  # send() records staged per frame at most
+_STAGE_MS = 1  # how long a staged send() record may wait for more
 _MAX_RESTARTS = 3  # within _RESTART_WINDOW_S, then the worker's records fail
 _RESTART_WINDOW_S = 60.0
 # Keys the parent handles itself; the workers get records already serialized and
@@ -74,19 +76,45 @@ _PARENT_ONLY = {"key.serializer", "value.serializer", "partitioner.class",
 
 
 class _Pending:
-    """Records of one frame sent to a worker, waiting for its reports."""
+    """Records of one frame sent to a worker, waiting for its reports: either a run of
+    send() records (``futures``, one RecordFuture each) or a slice of one send_batch()
+    (``future``, a BatchFuture, and the records' input ``indices``)."""
 
-    __slots__ = ("future", "result", "indices", "count", "done", "on_delivery", "topic")
+    __slots__ = ("future", "futures", "callbacks", "indices", "count", "done", "topic")
 
-    def __init__(self, topic: str, count: int, future, result=None, indices=None,
-                 on_delivery=None) -> None:
+    def __init__(self, topic: str, count: int, future=None, indices=None, futures=None,
+                 callbacks=None) -> None:
         self.topic = topic
-        self.future = future  # RecordFuture (one record) or BatchFuture
-        self.result = result  # the RecordFuture's ProduceRequestResult
-        self.indices = indices  # BatchFuture input positions of this frame's records
+        self.future = future
+        self.futures = futures
+        self.callbacks = callbacks
+        self.indices = indices
         self.count = count
         self.done = bytearray(count)  # reports can repeat after a worker restart
-        self.on_delivery = on_delivery
+
+    def waitables(self) -> list:
+        return [self.future] if self.futures is None else self.futures
+
+
+class _Run:
+    """Consecutive send() records for one partition and millisecond, staged in the
+    parent and framed together: one frame, one report per batch, instead of one each
+    (a stager thread frames what waits after about a millisecond)."""
+
+    __slots__ = ("topic", "partition", "timestamp", "values", "keys", "headers", "futures",
+                 "callbacks", "has_key", "has_headers", "start")
+
+    def __init__(self, topic: str, partition: int, timestamp: int) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.timestamp = timestamp
+        self.values: list = []
+        self.keys: list = []
+        self.headers: list = []
+        self.futures: list = []
+        self.callbacks: list = []
+        self.has_key = self.has_headers = False
+        self.start = 0  # records before this are already framed
 
 
 class _WorkerHandle:
@@ -106,6 +134,8 @@ class _WorkerHandle:
         self.control_lock = threading.Lock()
         self.next_id = 0
         self.pending: dict[int, _Pending] = {}
+        # send() records staged per partition, framed together (see _Run)
+        self.runs: dict[tuple[str, int], _Run] = {}
         self.topics: dict[str, int] = {}  # topic -> index, as registered in this ring
         self.process = None
         self.control = self.wake = self.parent_wake = None
@@ -184,6 +214,7 @@ class ShardedProducer(ProducerFront):
         self._closed = False
         self._close_lock = threading.Lock()
         self._stop = threading.Event()
+        self._stager_wake = threading.Event()
         self._context = multiprocessing.get_context(start_method)
         worker_config = {k: v for k, v in cfg.originals.items() if k not in _PARENT_ONLY}
         # The ring bounds the record bytes a worker holds; its accumulator reserves whole
@@ -216,6 +247,9 @@ class ShardedProducer(ProducerFront):
                                                 name=f"fastprod-reports-{self.client_id}")
         self._metadata_thread.start()
         self._reports_thread.start()
+        self._stager_thread = threading.Thread(target=self._run_stager, daemon=True,
+                                               name=f"fastprod-stager-{self.client_id}")
+        self._stager_thread.start()
         log.info("sharded producer %s started with %d workers", self.client_id, count)
 
     # ---- workers ----------------------------------------------------------------------------
@@ -271,15 +305,84 @@ class ShardedProducer(ProducerFront):
             0 if key_bytes is None else len(key_bytes))
         if p == UNKNOWN_PARTITION:
             p = self._sticky_partition(topic, snapshot, size)
-        result = ProduceRequestResult(topic, p)
-        future = RecordFuture(result, 0, timestamp, -1 if key_bytes is None else len(key_bytes),
+        future = RecordFuture(ProduceRequestResult(topic, p), 0, timestamp,
+                              -1 if key_bytes is None else len(key_bytes),
                               -1 if value_bytes is None else len(value_bytes))
-        self._write(topic, p, timestamp, [value_bytes],
-                    None if key_bytes is None else [key_bytes],
-                    None if not headers else [headers], remaining_ms,
-                    lambda count, start: _Pending(topic, count, future, result,
-                                                  on_delivery=on_delivery))
+        w = self._worker_for(topic, p)
+        deadline = time.monotonic() + remaining_ms / 1000.0
+        where = (topic, p)
+        while True:
+            with w.lock:
+                run = w.runs.get(where)
+                if run is not None and run.timestamp != timestamp:
+                    self._frame_run(w, where)
+                    run = w.runs.get(where)
+                if run is None or len(run.values) - run.start < _RUN_MAX:
+                    if run is None:
+                        run = w.runs[where] = _Run(topic, p, timestamp)
+                    run.values.append(value_bytes)
+                    run.keys.append(key_bytes)
+                    run.headers.append(headers or None)
+                    run.has_key |= key_bytes is not None
+                    run.has_headers |= bool(headers)
+                    run.futures.append(future)
+                    run.callbacks.append(on_delivery)
+                    if len(run.values) - run.start >= _RUN_MAX:
+                        self._frame_run(w, where)
+                    break
+            self._wait_for_ring(w, deadline)
+        if not self._stager_wake.is_set():
+            self._stager_wake.set()
         return future
+
+    def _frame_run(self, w: _WorkerHandle, where: tuple[str, int]) -> None:
+        """Frame what a staged run holds, as far as the ring takes it (lock held)."""
+        run = w.runs[where]
+        while run.start < len(run.values):
+            written = self._try_frame(
+                w, run.topic, run.partition, run.timestamp, run.values,
+                run.keys if run.has_key else None, run.headers if run.has_headers else None,
+                run.start, len(run.values),
+                lambda count, at: _Pending(run.topic, count, futures=run.futures[at:at + count],
+                                           callbacks=run.callbacks[at:at + count]))
+            if not written:
+                return  # the ring is full: the rest waits in the run
+            run.start += written
+        del w.runs[where]
+
+    def _run_stager(self) -> None:
+        """Frame staged send() records about a millisecond after they were staged."""
+        while not self._stop.is_set():
+            self._stager_wake.wait(0.5)
+            time.sleep(_STAGE_MS / 1000.0)
+            self._stager_wake.clear()
+            if self._frame_all_runs():
+                self._stager_wake.set()  # a ring was full: try again shortly
+
+    def _frame_all_runs(self) -> bool:
+        """Frame every staged run; True if some records are still waiting."""
+        left = False
+        for w in self._workers:
+            if w.runs:
+                with w.lock:
+                    for where in list(w.runs):
+                        self._frame_run(w, where)
+                    left |= bool(w.runs)
+                w.wake_worker()
+        return left
+
+    def _wait_for_ring(self, w: _WorkerHandle, deadline: float) -> None:
+        """The worker's ring is full: wait a little, or raise after max.block.ms."""
+        if w.lost is not None:
+            raise WorkerLostError(f"worker {w.index} is lost: {w.lost}")
+        if time.monotonic() >= deadline:
+            raise BufferFullError(
+                f"the ring of worker {w.index} stayed full for max.block.ms "
+                f"({self._max_block_ms} ms): the broker is not acknowledging fast enough")
+        w.records.set_producer_waiting(True)
+        w.wake_worker()
+        time.sleep(0.001)
+        w.records.set_producer_waiting(False)
 
     def send_batch(self, topic: str, values: Sequence[Any], keys: Sequence[Any] | None = None,
                    partition: int | None = None, timestamp: int | None = None,
@@ -348,47 +451,49 @@ class ShardedProducer(ProducerFront):
         w = self._worker_for(topic, partition)
         stop = len(values) if stop is None else stop
         deadline = time.monotonic() + remaining_ms / 1000.0
-        pause = 0.0002
         while start < stop:
-            written = 0
             if w.lost is not None:
                 raise WorkerLostError(f"worker {w.index} for {topic}-{partition} is lost: "
                                       f"{w.lost}")
             with w.lock:
-                index = self._register_topic(w, topic)
-                if index is not None:
-                    first_id = w.next_id
-                    # Registered before the frame is visible: a report can come at once.
-                    entry = make_entry(stop - start, start)
-                    w.pending[first_id] = entry
-                    written = w.records.try_write_records(index, partition, timestamp,
-                                                          first_id, values, keys, start, stop,
-                                                          headers)
-                    if written:
-                        w.next_id += written
-                        if written < entry.count:  # the ring took part of it
-                            entry.count = written
-                            entry.done = bytearray(written)
-                            if entry.indices is not None:
-                                entry.indices = entry.indices[:written]
-                        start += written
-                    else:
-                        del w.pending[first_id]
-                        if entry.indices is not None:
-                            entry.future.segment_done()  # undo expect()
-            if index is not None and written:
+                if (topic, partition) in w.runs:  # earlier send() records go first
+                    self._frame_run(w, (topic, partition))
+                written = 0 if (topic, partition) in w.runs else self._try_frame(
+                    w, topic, partition, timestamp, values, keys, headers, start, stop,
+                    make_entry)
+            if written:
+                start += written
                 w.wake_worker()
-                pause = 0.0002
-                continue
-            if time.monotonic() >= deadline:
-                raise BufferFullError(
-                    f"the ring of worker {w.index} stayed full for max.block.ms "
-                    f"({self._max_block_ms} ms): the broker is not acknowledging fast enough")
-            w.records.set_producer_waiting(True)
-            w.wake_worker()
-            time.sleep(pause)
-            w.records.set_producer_waiting(False)
-            pause = min(pause * 2, 0.01)
+            else:
+                self._wait_for_ring(w, deadline)
+
+    def _try_frame(self, w: _WorkerHandle, topic: str, partition: int, timestamp: int,
+                   values, keys, headers, start: int, stop: int, make_entry) -> int:
+        """Write one frame of values[start:stop] (as many as fit); how many it took.
+        Called with the worker's lock held."""
+        index = self._register_topic(w, topic)
+        if index is None:
+            return 0
+        first_id = w.next_id
+        # Registered before the frame is visible: a report can come at once.
+        entry = w.pending[first_id] = make_entry(stop - start, start)
+        written = w.records.try_write_records(index, partition, timestamp, first_id, values,
+                                              keys, start, stop, headers)
+        if not written:
+            del w.pending[first_id]
+            if entry.indices is not None:
+                entry.future.segment_done()  # undo expect()
+            return 0
+        w.next_id += written
+        if written < entry.count:  # the ring took part of it
+            entry.count = written
+            entry.done = bytearray(written)
+            if entry.indices is not None:
+                entry.indices = entry.indices[:written]
+            if entry.futures is not None:
+                entry.futures = entry.futures[:written]
+                entry.callbacks = entry.callbacks[:written]
+        return written
 
     def _register_topic(self, w: _WorkerHandle, topic: str) -> int | None:
         """The topic's index in this worker's ring, writing its registration frame
@@ -458,12 +563,9 @@ class ShardedProducer(ProducerFront):
         errors = None
         if record_errors:
             errors = {int(rel): wire.decode_error(e) for rel, e in record_errors.items()}
-        if entry.indices is None:  # one record, from send()
-            result = entry.result
-            result.set(base_offset, log_append_time, error, errors)
-            _call(entry.on_delivery, entry.future)
-            result.done()
-            run_future_callbacks(entry.future)
+        if entry.futures is not None:  # send() records
+            complete_futures(entry.futures, entry.callbacks, fresh, start, base_offset,
+                             log_append_time, error, errors)
         else:
             result = ProduceRequestResult(entry.topic, partition)
             result.set(base_offset, log_append_time, error, errors)
@@ -515,6 +617,11 @@ class ShardedProducer(ProducerFront):
         self._start_worker(w)
 
     def _fail_pending(self, w: _WorkerHandle, error: BaseException) -> None:
+        with w.lock:
+            runs, w.runs = list(w.runs.values()), {}
+        for run in runs:
+            complete_futures(run.futures, run.callbacks, list(range(run.start, len(run.futures))),
+                             run.start, -1, -1, error, None)
         for frame_id, entry in list(w.pending.items()):
             undone = [i for i in range(entry.count) if not entry.done[i]]
             if undone:
@@ -543,10 +650,15 @@ class ShardedProducer(ProducerFront):
         deadline = None if timeout is None else time.monotonic() + timeout
         waiting = []
         for w in self._workers:
+            with w.lock:
+                for where, run in list(w.runs.items()):
+                    waiting += run.futures[run.start:]
+                    self._frame_run(w, where)
+                for entry in w.pending.values():
+                    waiting += entry.waitables()
             w.send_control({"t": "flush"})
             w.wake_worker()
-            with w.lock:
-                waiting += [e.future for e in w.pending.values()]
+        self._stager_wake.set()
         for future in waiting:
             left = None if deadline is None else max(deadline - time.monotonic(), 0)
             try:
