@@ -33,7 +33,7 @@ from typing import Any
 
 from fastprod._ext.accumulate import complete_futures
 from fastprod._ext.ring import Ring
-from fastprod.clock import monotonic_ms
+from fastprod.clock import monotonic_ms, wall_ms
 from fastprod.cluster.client import ClientOptions, NetworkClient
 from fastprod.cluster.connection import SocketOptions
 from fastprod.config import ProducerConfig
@@ -55,7 +55,7 @@ from fastprod.errors import (
 )
 from fastprod.front import Headers, ProducerFront
 from fastprod.interceptors import Interceptors
-from fastprod.kernels import murmur2
+from fastprod.kernels import murmur2, partition_for_key
 from fastprod.partitioners import BuiltInPartitioner, PartitionerConfig, resolve_partitioner
 from fastprod.serializers import is_bytes_passthrough, resolve_serializer
 from fastprod.sharded import wire
@@ -295,21 +295,34 @@ class ShardedProducer(ProducerFront):
         """As Producer.send; the record goes to the worker that owns its partition."""
         if self._closed:
             raise ProducerClosedError("cannot send: the producer is closed")
-        now_ms = monotonic_ms()
-        key_bytes, value_bytes, headers, timestamp, snapshot, p, remaining_ms = self._prepare(
-            topic, value, key, partition, timestamp, headers, now_ms)
-        too_large = self._record_too_large(key_bytes, value_bytes, headers)
-        if too_large is not None:
-            return _failed(topic, p, too_large, on_delivery)
-        size = (0 if value_bytes is None else len(value_bytes)) + (
-            0 if key_bytes is None else len(key_bytes))
+        snapshot = self._metadata.snapshot
+        parts = snapshot.topics.get(topic)
+        if (parts is not None and partition is None and timestamp is None and headers is None
+                and type(value) is bytes and self._value_passthrough and len(value) < 65536
+                and (key is None or type(key) is bytes and self._key_passthrough
+                     and len(key) < 65536) and self._partitioner is None):
+            # The common case, without the general path's checks (they cannot fail here).
+            key_bytes, value_bytes, timestamp = key, value, wall_ms()
+            remaining_ms = self._max_block_ms
+            if key is None or self._partitioner_config.ignore_keys:
+                p = UNKNOWN_PARTITION
+            else:
+                p = partition_for_key(key, len(parts))
+        else:
+            key_bytes, value_bytes, headers, timestamp, snapshot, p, remaining_ms = \
+                self._prepare(topic, value, key, partition, timestamp, headers, monotonic_ms())
+            too_large = self._record_too_large(key_bytes, value_bytes, headers)
+            if too_large is not None:
+                return _failed(topic, p, too_large, on_delivery)
         if p == UNKNOWN_PARTITION:
-            p = self._sticky_partition(topic, snapshot, size)
+            p = self._sticky_partition(topic, snapshot, (0 if value_bytes is None else
+                                                         len(value_bytes)) + (
+                0 if key_bytes is None else len(key_bytes)))
         future = RecordFuture(ProduceRequestResult(topic, p), 0, timestamp,
                               -1 if key_bytes is None else len(key_bytes),
                               -1 if value_bytes is None else len(value_bytes))
         w = self._worker_for(topic, p)
-        deadline = time.monotonic() + remaining_ms / 1000.0
+        deadline = None
         where = (topic, p)
         while True:
             with w.lock:
@@ -330,6 +343,8 @@ class ShardedProducer(ProducerFront):
                     if len(run.values) - run.start >= _RUN_MAX:
                         self._frame_run(w, where)
                     break
+            if deadline is None:
+                deadline = time.monotonic() + remaining_ms / 1000.0
             self._wait_for_ring(w, deadline)
         if not self._stager_wake.is_set():
             self._stager_wake.set()
@@ -338,6 +353,7 @@ class ShardedProducer(ProducerFront):
     def _frame_run(self, w: _WorkerHandle, where: tuple[str, int]) -> None:
         """Frame what a staged run holds, as far as the ring takes it (lock held)."""
         run = w.runs[where]
+        self._metadata.touch(run.topic, monotonic_ms())  # in use: keep its metadata
         while run.start < len(run.values):
             written = self._try_frame(
                 w, run.topic, run.partition, run.timestamp, run.values,
