@@ -6,10 +6,12 @@ in-process accumulator; ``ShardedProducer`` frames into a worker's ring.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from fastprod._ext.accumulate import RecordFuture, failed_future
 from fastprod.clock import monotonic_ms, wall_ms
 from fastprod.cluster.snapshot import ClusterSnapshot, PartitionInfo
 from fastprod.engine.accumulator import UNKNOWN_PARTITION, record_size_upper_bound
@@ -21,6 +23,8 @@ from fastprod.errors import (
 )
 from fastprod.kernels import max_bytes_len, split_by_key_partition
 from fastprod.partitioners import record_partition
+
+log = logging.getLogger("fastprod")
 
 Headers = Sequence[tuple[str, "bytes | None"]] | Mapping[str, "bytes | None"]
 
@@ -167,6 +171,18 @@ class ProducerFront:
         if topic not in snapshot.topics:
             snapshot = self._wait_on_metadata(topic, None, monotonic_ms())
         return list(snapshot.topics[topic])
+
+
+def failed(topic: str, partition: int, error: BaseException,
+           on_delivery=None) -> RecordFuture:
+    """A future that failed before its record was queued (Java's FutureFailure); the
+    callback hears of it at once."""
+    if on_delivery is not None:
+        try:
+            on_delivery(None, error)
+        except Exception:
+            log.exception("on_delivery callback raised")
+    return failed_future(topic, partition, error)
 
 
 def check_timestamp(timestamp: int | None) -> int:

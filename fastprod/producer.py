@@ -21,14 +21,13 @@ from typing import Any
 from fastprod.clock import monotonic_ms
 from fastprod.config import ProducerConfig
 from fastprod.engine.build import build_engine, build_metadata
-from fastprod.front import Headers, ProducerFront
+from fastprod.front import Headers, ProducerFront, failed
 from fastprod._ext.accumulate import SendFastPath
 from fastprod.engine.futures import (
     BatchFuture,
     DeliveryCallback,
     RecordFuture,
     RecordMetadata,
-    failed_future,
 )
 from fastprod.engine.transaction_manager import TransactionManager
 from fastprod.engine.transactions import ConsumerGroupMetadata
@@ -142,7 +141,7 @@ class Producer(ProducerFront):
 
         too_large = self._record_too_large(key_bytes, value_bytes, headers)
         if too_large is not None:
-            return _failed(topic, p, too_large, on_delivery)
+            return failed(topic, p, too_large, on_delivery)
         tm = self._transaction_manager
         if tm is not None and tm.is_transactional:
             tm.check_ready_for_send()
@@ -341,17 +340,6 @@ def _group_metadata(group: Any) -> ConsumerGroupMetadata:
     return ConsumerGroupMetadata(group_id, getattr(group, "generation_id", -1),
                                 getattr(group, "member_id", "") or "",
                                 getattr(group, "group_instance_id", None))
-
-
-def _failed(topic: str, partition: int, error: BaseException,
-            on_delivery: DeliveryCallback | None) -> RecordFuture:
-    """A future that failed before its record reached a batch (Java's FutureFailure)."""
-    if on_delivery is not None:
-        try:
-            on_delivery(None, error)
-        except Exception:
-            log.exception("on_delivery callback raised")
-    return failed_future(topic, partition, error)
 
 
 __all__ = ["BatchFuture", "Producer", "RecordFuture", "RecordMetadata"]

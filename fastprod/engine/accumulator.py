@@ -19,6 +19,7 @@ from fastprod.clock import monotonic_ms as _monotonic_ms
 from fastprod.cluster.snapshot import ClusterSnapshot
 from fastprod._ext.accumulate import FastLock, ProducerBatch, TopicQueues
 from fastprod.engine.buffer_pool import BufferPool
+from fastprod.errors import ProducerClosedError
 from fastprod.engine.futures import DeliveryCallback, RecordFuture
 from fastprod.kernels import RECORD_BATCH_OVERHEAD, BatchBuilder
 
@@ -98,25 +99,12 @@ class RecordAccumulator:
         and switches after batch.size bytes, as in Java (KIP-794).
         """
         reserved = 0
-        with self._lock:
-            self._appends_in_progress += 1
-            info = self._topics.get(topic)
-            if info is None:
-                info = self._topics[topic] = TopicQueues(self._partitioner_factory(topic))
+        info = self._begin_append(topic)
         try:
             while True:
                 with self._lock:
-                    if self._closed:
-                        from fastprod.errors import ProducerClosedError
-                        raise ProducerClosedError("cannot send: the producer is closed")
                     sticky = partition == UNKNOWN_PARTITION
-                    if sticky:
-                        effective, dq = self._sticky_deque(info, snapshot)
-                    else:
-                        effective = partition
-                        dq = info.deques.get(effective)
-                        if dq is None:
-                            dq = info.deques[effective] = collections.deque()
+                    effective, dq = self._deque_for(info, partition, snapshot)
                     result = self._try_append(dq, effective, timestamp, key, value, headers,
                                               callback, now_ms)
                     if result is None and reserved:
@@ -140,6 +128,26 @@ class RecordAccumulator:
                 self._appends_in_progress -= 1
             if reserved:  # another thread opened a batch we could use
                 self.pool.deallocate(reserved)
+
+    def _begin_append(self, topic: str) -> TopicQueues:
+        with self._lock:
+            self._appends_in_progress += 1
+            info = self._topics.get(topic)
+            if info is None:
+                info = self._topics[topic] = TopicQueues(self._partitioner_factory(topic))
+            return info
+
+    def _deque_for(self, info: TopicQueues, partition: int, snapshot: ClusterSnapshot):
+        """(partition, its deque) for an append; the sticky one for UNKNOWN_PARTITION.
+        Called with the lock held."""
+        if self._closed:
+            raise ProducerClosedError("cannot send: the producer is closed")
+        if partition == UNKNOWN_PARTITION:
+            return self._sticky_deque(info, snapshot)
+        dq = info.deques.get(partition)
+        if dq is None:
+            dq = info.deques[partition] = collections.deque()
+        return partition, dq
 
     @staticmethod
     def _sticky_deque(info: TopicQueues, snapshot: ClusterSnapshot):
@@ -202,25 +210,12 @@ class RecordAccumulator:
         wake = False
         reserved = 0
         deadline_ms = now_ms + max_block_ms
-        with self._lock:
-            self._appends_in_progress += 1
-            info = self._topics.get(topic)
-            if info is None:
-                info = self._topics[topic] = TopicQueues(self._partitioner_factory(topic))
+        info = self._begin_append(topic)
         try:
             while start < total:
                 with self._lock:
-                    if self._closed:
-                        from fastprod.errors import ProducerClosedError
-                        raise ProducerClosedError("cannot send: the producer is closed")
                     sticky = partition == UNKNOWN_PARTITION
-                    if sticky:
-                        effective, dq = self._sticky_deque(info, snapshot)
-                    else:
-                        effective = partition
-                        dq = info.deques.get(effective)
-                        if dq is None:
-                            dq = info.deques[effective] = collections.deque()
+                    effective, dq = self._deque_for(info, partition, snapshot)
                     batch = dq[-1] if dq and not dq[-1].full else None
                     new = batch is None and reserved
                     if new:

@@ -44,7 +44,6 @@ from fastprod.engine.futures import (
     DeliveryCallback,
     ProduceRequestResult,
     RecordFuture,
-    failed_future,
 )
 from fastprod.errors import (
     BufferFullError,
@@ -53,7 +52,7 @@ from fastprod.errors import (
     ProducerClosedError,
     WorkerLostError,
 )
-from fastprod.front import Headers, ProducerFront
+from fastprod.front import Headers, ProducerFront, failed
 from fastprod.interceptors import Interceptors
 from fastprod.kernels import murmur2, partition_for_key
 from fastprod.partitioners import BuiltInPartitioner, PartitionerConfig, resolve_partitioner
@@ -313,7 +312,7 @@ class ShardedProducer(ProducerFront):
                 self._prepare(topic, value, key, partition, timestamp, headers, monotonic_ms())
             too_large = self._record_too_large(key_bytes, value_bytes, headers)
             if too_large is not None:
-                return _failed(topic, p, too_large, on_delivery)
+                return failed(topic, p, too_large, on_delivery)
         if p == UNKNOWN_PARTITION:
             p = self._sticky_partition(topic, snapshot, (0 if value_bytes is None else
                                                          len(value_bytes)) + (
@@ -547,7 +546,7 @@ class ShardedProducer(ProducerFront):
         for w in live:
             w.reports.set_consumer_waiting(False)
             if w.parent_wake in ready:
-                _drain(w.parent_wake)
+                wire.drain(w.parent_wake)
             self._read_reports(w)
             if w.control in ready:
                 self._read_control(w)
@@ -746,25 +745,6 @@ def _call(on_delivery, future: RecordFuture) -> None:
         on_delivery(None if error is not None else future.metadata(), error)
     except Exception:
         log.exception("on_delivery callback raised")
-
-
-def _failed(topic: str, partition: int, error: BaseException,
-            on_delivery: DeliveryCallback | None) -> RecordFuture:
-    future = failed_future(topic, partition, error)
-    if on_delivery is not None:
-        try:
-            on_delivery(None, error)
-        except Exception:
-            log.exception("on_delivery callback raised")
-    return future
-
-
-def _drain(conn) -> None:
-    try:
-        while conn.poll():
-            conn.recv_bytes()
-    except (EOFError, OSError):
-        pass
 
 
 def _next_pow2(n: int) -> int:

@@ -75,3 +75,12 @@ def decode_snapshot(d: dict) -> ClusterSnapshot:
                 for topic, parts in d["p"].items()},
         topic_errors=d["e"],
         topic_ids={topic: UUID(bytes=b) for topic, b in d["i"].items()})
+
+
+def drain(conn) -> None:
+    """Empty a wake-up pipe (its bytes only say "look")."""
+    try:
+        while conn.poll():
+            conn.recv_bytes()
+    except (EOFError, OSError):
+        pass

@@ -178,7 +178,7 @@ class Worker:
         try:
             if self.records.write_pos == self.records.read_pos:
                 if self.spec.wake.poll(_IDLE_WAIT_S):
-                    _drain(self.spec.wake)
+                    wire.drain(self.spec.wake)
         finally:
             self.records.set_consumer_waiting(False)
         return True
@@ -351,11 +351,3 @@ def _attach(name: str) -> shared_memory.SharedMemory:
     # attaching registers the name again, harmlessly, and the parent's unlink (or the
     # tracker, if the parent is killed) removes the segment once.
     return shared_memory.SharedMemory(name=name)
-
-
-def _drain(conn) -> None:
-    try:
-        while conn.poll():
-            conn.recv_bytes()
-    except (EOFError, OSError):
-        pass
