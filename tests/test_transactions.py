@@ -928,6 +928,62 @@ def test_transaction_over_two_topics_on_three_brokers(kafka_cluster3, producers)
                               f"several brokers"
 
 
+def _java_string_hash(s: str) -> int:
+    h = 0
+    for ch in s:  # String.hashCode over UTF-16 code units (ASCII here)
+        h = (31 * h + ord(ch)) & 0xFFFFFFFF
+    return h - 2**32 if h >= 2**31 else h
+
+
+def transaction_coordinator(kafka, transactional_id: str) -> int:
+    """The broker coordinating ``transactional_id``: the leader of its __transaction_state
+    partition, Utils.abs(transactionalId.hashCode()) % partition count (as the broker's
+    TransactionStateManager.partitionFor computes it)."""
+    md = kafka.metadata(["__transaction_state"]).topics["__transaction_state"]
+    h = _java_string_hash(transactional_id)
+    index = (0 if h == -2**31 else abs(h)) % len(md.partitions)
+    return next(p.leader for p in md.partitions if p.partition == index)
+
+
+COORDINATOR_CRASH_REASON = (
+    "fastprod bugs: after the coordinator's broker dies, EndTxn is lost. Either (1) its "
+    "retry after the coordinator lookup is never sent (Outcome.LOOKUP also waits "
+    "retry.backoff.ms, then the sender's poll is unbounded: CoordinatorRetryStall), or (2) "
+    "a sender round fails in NetworkClient._connect with KeyError 'FD n is already "
+    "registered' (logged as 'unexpected error in the fastprod sender thread'): "
+    "BrokerConnection.finish_connect closes the socket of a refused connection and sets "
+    "sock=None before NetworkClient._unregister runs, so the selector keeps a stale key for "
+    "that fd number and the next socket reusing the number cannot be registered; the "
+    "EndTxn that next_request had already taken then stays _in_flight_request forever")
+
+
+@pytest.mark.xfail(raises=KafkaTimeoutError, strict=False, reason=COORDINATOR_CRASH_REASON)
+def test_commit_survives_a_transaction_coordinator_crash(kafka_cluster3, producers):
+    """SIGKILL the transaction coordinator's broker between the last record and the
+    commit: the producer finds the new coordinator (the __transaction_state partition has
+    replicas on the other two brokers) and the commit goes through, as with Java's
+    producer (EndTxn disconnected -> FindCoordinator -> EndTxn again)."""
+    kafka = kafka_cluster3
+    topic = unique("txn-coord-crash")
+    create_topic(kafka, topic, 3, replication_factor=3, config={"min.insync.replicas": 2})
+    tid = unique("coord-crash")
+    producer = txn_producer(producers, kafka, tid, acks="all")
+    producer.begin_transaction()
+    values = [b"survives:%d" % i for i in range(30)]
+    for i, v in enumerate(values):
+        producer.send(topic, v, key=b"k%d" % i)
+    producer.flush(CALL_TIMEOUT)
+    coordinator = transaction_coordinator(kafka, tid)
+    kafka.kill(coordinator)
+    t0 = time.monotonic()
+    # The coordinator moves after broker.session.timeout.ms (3 s here) and a leader
+    # election; 20 s is plenty.
+    producer.commit_transaction(20)
+    took = time.monotonic() - t0
+    rc = java(kafka, topic, len(values), "read_committed")
+    assert Counter(r.value for r in rc) == Counter(values), f"commit took {took:.1f} s"
+
+
 # ---- deviations from the Java producer (strict xfails) -----------------------------------
 
 
