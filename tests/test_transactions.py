@@ -283,6 +283,24 @@ class GroupOffsets:
         self._consumer.close()
 
 
+def java_group_offsets(kafka, *groups: str) -> dict[str, dict[tuple[str, int], int]]:
+    """Committed offsets as Kafka's own kafka-consumer-groups tool reports them
+    (ConsumerGroupCommand --describe --offsets): {group: {(topic, partition): offset}}."""
+    from fastprod.localkafka import run_tool
+
+    args = ["--bootstrap-server", kafka.bootstrap_servers, "--describe", "--offsets"]
+    for group in groups:
+        args += ["--group", group]
+    proc = run_tool("org.apache.kafka.tools.consumer.group.ConsumerGroupCommand", args)
+    assert proc.returncode == 0, proc.stdout
+    out: dict[str, dict[tuple[str, int], int]] = {g: {} for g in groups}
+    for line in proc.stdout.splitlines():
+        cols = line.split()
+        if len(cols) >= 4 and cols[0] in out and cols[2].isdigit():
+            out[cols[0]][(cols[1], int(cols[2]))] = -1 if cols[3] == "-" else int(cols[3])
+    return out
+
+
 # ---- 1. read_committed sees every committed record and no aborted one --------------------
 
 
@@ -537,8 +555,13 @@ def test_send_offsets_to_transaction(kafka, producers):
         live_offsets.close()
 
     # The records went with their offsets: only the committed transactions' are visible.
-    rc = java(kafka, out, len(visible), "read_committed")
-    assert Counter(r.value for r in rc) == Counter(visible)
+    # And Kafka's own tool reads the same offsets as kafka-python did.
+    with ThreadPoolExecutor(2) as ex:
+        rc = ex.submit(java, kafka, out, len(visible), "read_committed")
+        tool = ex.submit(java_group_offsets, kafka, group, live_group)
+        assert Counter(r.value for r in rc.result()) == Counter(visible)
+        assert tool.result() == {group: {(src, 0): 5, (src, 1): 13},
+                                 live_group: {(src, 0): 20, (src, 1): 20}}
 
 
 # ---- 3. fencing --------------------------------------------------------------------------
