@@ -26,6 +26,7 @@ from fastprod.protocol.messages.metadata import MetadataRequest, MetadataRequest
 log = logging.getLogger("fastprod.cluster")
 
 METADATA_KEY = 3
+_SETTING_UP = (State.CONNECTING, State.NEGOTIATING)
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,18 +241,21 @@ class NetworkClient:
             for request in conn.in_flight.values():
                 soonest = min(soonest, request.deadline_ms - now_ms)
                 break  # answers come in order: the oldest expires first
-            if conn.state is State.CONNECTING:
+            if conn.state in _SETTING_UP:
                 soonest = min(soonest, conn.connect_started_ms +
                               self.options.connection_setup_timeout_ms - now_ms)
         return max(soonest, 0)
 
     def _check_timeouts(self, now_ms: int) -> None:
         for conn in list(self._conns.values()):
-            if conn.state is State.CONNECTING:
+            if conn.state in _SETTING_UP:
+                # Connected is not enough: a broker that froze before answering
+                # ApiVersions must not hold the connection (and its batches) forever.
                 if now_ms - conn.connect_started_ms >= self.options.connection_setup_timeout_ms:
                     self._connection_failed(
-                        conn, now_ms, f"connection to {conn.address} timed out after "
-                        f"{self.options.connection_setup_timeout_ms} ms")
+                        conn, now_ms, f"connection to {conn.address} not ready after "
+                        f"{self.options.connection_setup_timeout_ms} ms "
+                        f"(socket.connection.setup.timeout.ms)")
                 continue
             expired = conn.expired_request(now_ms)
             if expired is not None:
@@ -287,6 +291,10 @@ class NetworkClient:
             self._metadata_node = None
         if self._is_metadata_target(conn):
             self.metadata.failed_update(now_ms, reason)
+        else:
+            # As Java's handleServerDisconnect: the broker may be gone for good and its
+            # partitions led elsewhere by now.
+            self.metadata.request_update()
 
     def _is_metadata_target(self, conn: BrokerConnection) -> bool:
         return not self.metadata.snapshot.nodes or conn.node_id < 0
