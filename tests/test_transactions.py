@@ -90,9 +90,11 @@ class CoordinatorRetryStall(Exception):
     The broker answers CONCURRENT_TRANSACTIONS whenever a request of the next transaction
     (or the KIP-360 epoch bump after an abort) reaches the coordinator before it has
     written the markers of the previous one, which is common: AddOffsetsToTxn right after
-    commit_transaction(), InitProducerId right after the EndTxn of an abort that follows a
-    failed send. A transaction that starts with records does not stall: the queued,
-    not yet drainable batches keep the sender polling with timeout 0."""
+    commit_transaction(); InitProducerId right after the EndTxn of an abort that follows a
+    failed send; AddPartitionsToTxn right after a commit when the transaction is then
+    aborted at once (the abort drops the queued batches, the retried AddPartitionsToTxn
+    and the EndTxn wait forever). While batches are queued the sender polls with timeout
+    0, so a transaction that goes on sending records does not stall."""
 
 
 STALL_REASON = ("fastprod bug: a transactional request retried after CONCURRENT_TRANSACTIONS "
@@ -153,15 +155,27 @@ def txn_producer(make, kafka, transactional_id: str | None = None, **config) -> 
     return producer
 
 
-def end_transaction(producer: Producer, commit: bool, timeout: float = STALL_TIMEOUT) -> None:
-    """commit or abort where the coordinator-retry stall can strike: raise
-    CoordinatorRetryStall instead of a plain timeout."""
+def end_transaction(producer: Producer, commit: bool, stalls: list[str] | None = None,
+                    timeout: float = STALL_TIMEOUT) -> None:
+    """commit or abort where the coordinator-retry stall can strike. Without ``stalls``:
+    raise CoordinatorRetryStall instead of a plain timeout. With ``stalls``: note the
+    stall and call again, which wakes the sender thread and keeps waiting for the same
+    request (as the KafkaTimeoutError message allows), so the test can check the rest
+    and raise CoordinatorRetryStall at its end."""
     call = producer.commit_transaction if commit else producer.abort_transaction
     try:
         call(timeout)
     except KafkaTimeoutError as e:
-        raise CoordinatorRetryStall(f"{call.__name__}() did not complete within {timeout} s "
-                                    f"(stalled retry)") from e
+        if stalls is None:
+            raise CoordinatorRetryStall(f"{call.__name__}() did not complete within "
+                                        f"{timeout} s (stalled retry)") from e
+        stalls.append(f"{call.__name__}() stalled for {timeout} s")
+        call(CALL_TIMEOUT)
+
+
+def raise_stalls(stalls: list[str]) -> None:
+    if stalls:
+        raise CoordinatorRetryStall("; ".join(stalls))
 
 
 def error_chain(exc: BaseException | None) -> list[BaseException]:
@@ -406,6 +420,7 @@ def _check_read(records: list[readers.Record], want: list[Rec], what: str) -> No
         last_seq[r.partition] = rec.seq
 
 
+@pytest.mark.xfail(raises=CoordinatorRetryStall, strict=False, reason=STALL_REASON)
 def test_read_committed_sees_exactly_the_committed_records(kafka, producers):
     topic = unique("txn-mixed")
     partitions = 4
@@ -414,6 +429,7 @@ def test_read_committed_sees_exactly_the_committed_records(kafka, producers):
     plan = ["commit", "abort", "commit", "abort-unflushed", "commit", "commit", "abort",
             "commit"]
     recs: list[Rec] = []
+    stalls: list[str] = []
     for txn, outcome in enumerate(plan):
         producer.begin_transaction()
         pending = _queue_workload(producer, topic, txn, partitions, recs)
@@ -425,7 +441,7 @@ def test_read_committed_sees_exactly_the_committed_records(kafka, producers):
             _settle(pending, must_succeed=True)
             producer.abort_transaction(CALL_TIMEOUT)
         else:  # abort with records still queued: those fail, never reach the log
-            producer.abort_transaction(CALL_TIMEOUT)
+            end_transaction(producer, commit=False, stalls=stalls)
             _settle(pending, must_succeed=False)
 
     committed = [r for r in recs if plan[r.txn] == "commit"]
@@ -443,6 +459,7 @@ def test_read_committed_sees_exactly_the_committed_records(kafka, producers):
     lr = readers.confluent_read(kafka.bootstrap_servers, topic, len(committed),
                                 isolation="read_committed")
     _check_read(readers.by_partition_offset(lr), committed, "librdkafka read_committed")
+    raise_stalls(stalls)  # everything else held
 
 
 # ---- 2. send_offsets_to_transaction ------------------------------------------------------
