@@ -613,6 +613,91 @@ def test_partitions_for(kafka):
     assert (md.topic, md.partition, md.offset) == (auto, 0, 0)
 
 
+def test_send_from_many_threads(kafka):
+    """send() is thread-safe: four threads at once, every record exactly once, each
+    thread's records in its send order within a partition."""
+    topic = unique_topic("sh-threads")
+    partitions = 4
+    create_topic(kafka, topic, partitions)
+    per_thread = 5000
+    results: dict[int, list] = {}
+    with ShardedProducer({"bootstrap.servers": kafka.bootstrap_servers},
+                         workers=WORKERS) as p:
+        p.partitions_for(topic)
+        barrier = threading.Barrier(4)
+
+        def work(t: int) -> None:
+            barrier.wait()
+            results[t] = [p.send(topic, b"t%d-%d" % (t, i), key=b"key-%d" % (i % 300))
+                          for i in range(per_thread)]
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        p.flush(timeout=60)
+    records = java_read(kafka.bootstrap_servers, topic, 4 * per_thread)
+    by_pos = {(r.partition, r.offset): r for r in records}
+    assert len(records) == len(by_pos) == 4 * per_thread
+    for t, futures in results.items():
+        last: dict[int, int] = defaultdict(lambda: -1)
+        for i, f in enumerate(futures):
+            md = f.result(timeout=0)
+            r = by_pos.pop((md.partition, md.offset))
+            assert (r.key, r.value) == (b"key-%d" % (i % 300), b"t%d-%d" % (t, i))
+            assert md.partition == partition_for_key(r.key, partitions)
+            assert md.offset > last[md.partition]
+            last[md.partition] = md.offset
+    assert not by_pos
+
+
+def test_flush_and_close_from_a_delivery_callback(kafka):
+    """As Producer (and Java): flush() inside an on_delivery callback raises at once
+    (it would wait for the thread it runs on), and close() inside one does not wait for
+    that thread; neither may stall the other records' deliveries."""
+    topic = unique_topic("sh-cbclose")
+    create_topic(kafka, topic, 2)
+    p = ShardedProducer({"bootstrap.servers": kafka.bootstrap_servers}, workers=WORKERS)
+    outcomes: dict[str, tuple[str, float]] = {}
+    done = {"flush": threading.Event(), "close": threading.Event()}
+
+    def calling(what):
+        def callback(md, err):
+            t = time.monotonic()
+            try:
+                getattr(p, what)(timeout=3)  # a timeout: a deadlock here heals itself
+                outcome = "returned"
+            except BaseException as e:  # noqa: BLE001 - reported below
+                outcome = repr(e)
+            outcomes[what] = (outcome, round(time.monotonic() - t, 2))
+            done[what].set()
+        return callback
+
+    shm = producer_shm(p)
+    try:
+        p.partitions_for(topic)
+        p.send(topic, b"flush from here", on_delivery=calling("flush"))
+        assert done["flush"].wait(15)
+        others = [p.send(topic, b"other %d" % i) for i in range(20)]
+        assert all(f.exception(timeout=15) is None for f in others)
+        p.send(topic, b"close from here", on_delivery=calling("close"))
+        assert done["close"].wait(15)
+        print(f"\nfrom a callback (outcome, seconds): {outcomes}")
+        assert outcomes["flush"][0].startswith("RuntimeError") and outcomes["flush"][1] < 1, \
+            outcomes
+        assert outcomes["close"][0] == "returned" and outcomes["close"][1] < 1, outcomes
+        assert wait_until(lambda: not shm & shm_segments(), 10) is not None, \
+            f"shared memory left: {sorted(shm & shm_segments())}"
+    finally:
+        p.close(timeout=5)
+        for w in p._workers:  # in case close() went wrong half-way
+            if w.process is not None and w.process.is_alive():
+                w.process.kill()
+        for name in shm & shm_segments():
+            os.unlink(SHM_DIR / name)
+
+
 # ---- 4. backpressure: a paused broker fills the ring ------------------------------------
 
 
