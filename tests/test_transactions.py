@@ -21,8 +21,9 @@ open transaction holds back.
   max.message.bytes) followed by abort and a new transaction;
 - one transaction over two topics on three brokers (replication 3).
 
-Deviations from the Java producer are strict xfails; fastprod bugs are xfails whose
-reason says what goes wrong (see the "fastprod bugs" section at the end).
+Deviations from the Java producer are strict xfails; fastprod bugs are (non-strict,
+timing-dependent) xfails whose reason says what goes wrong (see the "fastprod bugs"
+section at the end, and CoordinatorRetryStall).
 """
 
 from __future__ import annotations
@@ -1063,11 +1064,13 @@ def test_invalid_producer_epoch_on_produce_is_abortable(kafka, producers):
 
 # ---- fastprod bugs -----------------------------------------------------------------------
 #
-# Each of these loops until the broker answers CONCURRENT_TRANSACTIONS at least once (it
-# does most of the time on the first try), so the stall shows whenever the bug is there.
+# Each of these repeats its race until the broker answers CONCURRENT_TRANSACTIONS at least
+# once, so the stall shows (XFAIL) whenever the bug is there. How often one round hits
+# the race depends on timing (20-100 % per round here), so they are not strict: an XPASS
+# means no round met CONCURRENT_TRANSACTIONS or the bug is fixed.
 
 
-@pytest.mark.xfail(strict=True, raises=CoordinatorRetryStall, reason=STALL_REASON)
+@pytest.mark.xfail(strict=False, raises=CoordinatorRetryStall, reason=STALL_REASON)
 def test_offsets_only_transaction_right_after_a_commit(kafka, producers):
     """commit_transaction(), then at once a transaction with only offsets: the
     AddOffsetsToTxn meets the previous transaction's markers (CONCURRENT_TRANSACTIONS)
@@ -1076,7 +1079,7 @@ def test_offsets_only_transaction_right_after_a_commit(kafka, producers):
     create_topic(kafka, topic, 1)
     producer = txn_producer(producers, kafka)
     group = unique("txn-stall-group")
-    for i in range(10):
+    for i in range(50):
         producer.begin_transaction()
         producer.send(topic, b"r%d" % i, partition=0)
         producer.commit_transaction(CALL_TIMEOUT)
@@ -1089,7 +1092,7 @@ def test_offsets_only_transaction_right_after_a_commit(kafka, producers):
         end_transaction(producer, commit=True)
 
 
-@pytest.mark.xfail(strict=True, raises=CoordinatorRetryStall, reason=STALL_REASON)
+@pytest.mark.xfail(strict=False, raises=CoordinatorRetryStall, reason=STALL_REASON)
 def test_abort_after_a_failed_send_completes(kafka, producers):
     """A failed batch makes the abort bump the epoch: InitProducerId right after the
     EndTxn, which the coordinator answers CONCURRENT_TRANSACTIONS until its abort markers
@@ -1097,7 +1100,7 @@ def test_abort_after_a_failed_send_completes(kafka, producers):
     topic = unique("txn-stall-abort")
     create_topic(kafka, topic, 1, config={"max.message.bytes": 1000})
     producer = txn_producer(producers, kafka, **{"max.request.size": 10_000_000})
-    for i in range(8):
+    for i in range(25):
         producer.begin_transaction()
         big = producer.send(topic, b"x" * 5000, partition=0)
         assert isinstance(big.exception(CALL_TIMEOUT), RecordTooLargeError)
