@@ -325,6 +325,52 @@ def test_kill_leader_mid_stream_exactly_once_in_order(kafka_cluster3, caplog):
     check_exactly_once_in_order("kill -9 leader", records, stream.expected, metas)
 
 
+def test_kill_leader_during_send_batch_not_restarted(kafka_cluster3, caplog):
+    """The bulk path: send_batch() calls of 500 records per partition while the leader
+    of partition 0 is killed (and stays down: the reader works with two nodes). Every
+    BatchFuture reports each record's true offset; exactly once, in order."""
+    cluster = kafka_cluster3
+    partitions, chunk, rounds = 6, 500, 40  # 120,000 records
+    topic = replicated_topic(cluster, "kill-batch", partitions)
+    victim = leaders(cluster, topic)[0]
+    caplog.set_level(logging.INFO, logger="fastprod")
+    producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all",
+                         "linger.ms": 5})
+    batch_futures = []
+    expected: dict[int, list[int]] = defaultdict(list)
+    unacked = None
+    try:
+        t0 = time.monotonic()
+        for r in range(rounds):
+            for p in range(partitions):
+                seqs = range(r * chunk, (r + 1) * chunk)
+                values = [value_for(p, s, b"b" * 40) for s in seqs]
+                batch_futures.append((p, seqs, producer.send_batch(topic, values,
+                                                                   partition=p)))
+                expected[p].extend(seqs)
+            if r == rounds // 3:
+                unacked = sum(1 for p, _, f in batch_futures if p == 0 and not f.done())
+                cluster.kill(victim, signal.SIGKILL)
+            ahead = (r + 1) * chunk * partitions / 40_000 - (time.monotonic() - t0)
+            if ahead > 0:
+                time.sleep(ahead)
+        producer.flush(timeout=120)
+    finally:
+        producer.close(timeout=30)
+    assert unacked, "no send_batch() of partition 0 was pending when its leader died"
+    metas, errors = {}, {}
+    for p, seqs, f in batch_futures:
+        for i, e in f.errors(timeout=0):
+            errors[(p, seqs[i])] = e
+        if f.exception(timeout=0) is None:
+            metas.update(((p, s), md) for s, md in zip(seqs, f.result(timeout=0)))
+    assert not errors, summarize_errors(errors)
+    assert retry_errors(caplog, topic), "the producer never retried: the kill missed it"
+    total = partitions * chunk * rounds
+    records = readers.java_read(cluster.bootstrap_servers, topic, total, idle_timeout=10)
+    check_exactly_once_in_order("kill -9 leader, send_batch", records, expected, metas)
+
+
 def test_kill_leader_without_idempotence_at_least_once(kafka_cluster3, caplog):
     """The same crash with enable.idempotence=false (acks=all, min.insync.replicas=2):
     nothing may be lost; a duplicate is allowed (at least once), per the table."""
@@ -369,23 +415,26 @@ def test_kill_leader_without_idempotence_at_least_once(kafka_cluster3, caplog):
 
 def test_hung_leader_sigstop_exactly_once_in_order(kafka_cluster3, caplog):
     """The leader of partition 0 freezes (SIGSTOP) with requests in flight: they time out
-    (request.timeout.ms), the controller moves leadership, the producer retries on the
-    new leader. When the old leader wakes up (SIGCONT) it may still process requests
-    left in its socket buffers; whatever it appends there is truncated as it rejoins
-    as a follower. Exactly once, in order."""
+    (request.timeout.ms), the controller fences the node and moves leadership, the
+    producer retries on the new leader (a reconnect to the frozen node gets a TCP
+    connection from its kernel but never an ApiVersions answer). When the old leader
+    wakes up (SIGCONT) it may still process requests left in its socket buffers;
+    whatever it appends there is truncated as it rejoins as a follower. Exactly once,
+    in order."""
     cluster = kafka_cluster3
     partitions, n = 3, 45_000
     topic = replicated_topic(cluster, "hung-leader", partitions)
     victim = leaders(cluster, topic)[0]
     caplog.set_level(logging.INFO, logger="fastprod")
     producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all",
-                         "linger.ms": 5, "request.timeout.ms": 3000})
+                         "linger.ms": 5, "request.timeout.ms": 3000,
+                         "delivery.timeout.ms": 60000})
     stream = Stream(producer, topic, partitions, b"h" * 40)
     unacked = []
     try:
         stream.run(n, 15_000, {n // 4: lambda: (unacked.append(stream.unacknowledged(0)),
                                                 cluster.kill(victim, signal.SIGSTOP))})
-        producer.flush(timeout=120)
+        producer.flush(timeout=90)
     finally:
         cluster.kill(victim, signal.SIGCONT)
         producer.close(timeout=30)
@@ -396,6 +445,45 @@ def test_hung_leader_sigstop_exactly_once_in_order(kafka_cluster3, caplog):
     wait_full_isr(cluster, topic, 3, timeout=60)  # the old leader caught up (truncated)
     records = readers.java_read(cluster.bootstrap_servers, topic, n, idle_timeout=10)
     check_exactly_once_in_order("SIGSTOP leader", records, stream.expected, metas)
+
+
+def test_leader_frozen_before_the_producer_connects(kafka_cluster3):
+    """The producer knows the cluster (metadata, connections to the other leaders) when
+    the leader of partition 0 freezes; its first connection to that node then gets a
+    TCP handshake from the kernel and never an ApiVersions answer. That handshake must
+    time out and the producer must look the leader up again, or partition 0 waits for
+    delivery.timeout.ms. The Java producer (4.3.1, same setup) delivers after ~6 s.
+    (Regression: before b37f438 fastprod expired all 100 records after 20 s.)"""
+    cluster = kafka_cluster3
+    topic = replicated_topic(cluster, "frozen-leader", 3)
+    before = leaders(cluster, topic)
+    victim = before[0]
+    others = sorted(p for p, leader in before.items() if leader != victim)
+    producer = Producer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all",
+                         "request.timeout.ms": 3000, "delivery.timeout.ms": 25000})
+    futures: dict[tuple[int, int], object] = {}
+    expected: dict[int, list[int]] = defaultdict(list)
+    try:
+        for p in others:
+            futures[(p, 0)] = producer.send(topic, value_for(p, 0), partition=p)
+            futures[(p, 0)].result(timeout=30)
+            expected[p].append(0)
+        cluster.kill(victim, signal.SIGSTOP)
+        t0 = time.monotonic()
+        for s in range(100):
+            futures[(0, s)] = producer.send(topic, value_for(0, s), partition=0)
+            expected[0].append(s)
+        futures[(0, 99)].exception(timeout=60)
+        elapsed = time.monotonic() - t0
+    finally:
+        cluster.kill(victim, signal.SIGCONT)
+        producer.close(timeout=10)
+    metas, errors = outcomes(futures)
+    assert not errors, f"after {elapsed:.1f}s: {summarize_errors(errors)}"
+    log.info("delivered %.1fs after the freeze", elapsed)
+    records = readers.java_read(cluster.bootstrap_servers, topic, 100 + len(others),
+                                idle_timeout=10)
+    check_exactly_once_in_order("leader frozen before connect", records, expected, metas)
 
 
 # ---- 2. two of three brokers down: NOT_ENOUGH_REPLICAS, then recovery ------------------
