@@ -191,7 +191,9 @@ def test_epoch_bump_waits_for_no_in_flight_requests_then_resets_and_restamps():
     p0 = next(b for b in first if b.partition == 0)
     [second] = drain(acc)                  # p0 seq 1
     assert second.base_sequence == 1
-    # p0's first batch failed for good after it was sent: its sequence is a hole
+    # p1's batch is answered; p0's first batch failed for good after it was sent: its
+    # sequence is a hole
+    tm.on_acknowledged(next(b for b in first if b.partition == 1))
     tm.on_failed(p0, InvalidRecordError("rejected"))
     assert not tm.has_producer_id()
     acc.reenqueue(second, 10)              # the next one comes back to be retried
@@ -205,7 +207,7 @@ def test_epoch_bump_waits_for_no_in_flight_requests_then_resets_and_restamps():
     assert tm.has_producer_id()
     batches = drain(acc, 1000)
     assert sorted((b.partition, header(b)) for b in batches) == [
-        (0, (PID, 1, 0)), (1, (PID, 1, 0))]  # every partition restarts at 0
+        (0, (PID, 1, 0)), (1, (PID, 1, 0))]  # both restart at 0 with the new epoch
     assert any(b is second for b in batches)  # restamped, CRC rewritten
 
 

@@ -102,8 +102,11 @@ class TransactionManager:
         self._next_init_ms = 0
         self._next_sequence: dict[TP, int] = {}
         self._last_acked: dict[TP, int] = {}
-        # batches stamped with the current epoch and not yet completed, by sequence
+        # stamped batches not yet completed, by sequence (after a bump, a partition's
+        # may still carry the old epoch: see _after_bump)
         self._in_flight: dict[TP, list[ProducerBatch]] = {}
+        self._rewrite: set[TP] = set()  # partitions renumbered by the next bump
+        self._stale: set[TP] = set()  # partitions with batches of the old epoch left
         # transactions
         self._lock = threading.Lock()
         self.state = TxnState.UNINITIALIZED
@@ -162,16 +165,43 @@ class TransactionManager:
         self.producer_id = response.producer_id
         self.producer_epoch = response.producer_epoch
         self._epoch_bump_required = False
-        self._next_sequence.clear()
-        self._last_acked.clear()
-        self._in_flight.clear()
+        if not bumped:
+            self._next_sequence.clear()
+            self._last_acked.clear()
+            self._in_flight.clear()
+        else:
+            self._after_bump()
         log.info("%s producer id %d epoch %d", "bumped to" if bumped else "got",
                  self.producer_id, self.producer_epoch)
 
-    def request_epoch_bump(self, reason: str) -> None:
+    def _after_bump(self) -> None:
+        """Java's bumpIdempotentProducerEpoch: the partitions whose sequences broke
+        start again at 0 with their unacknowledged batches renumbered in order; every
+        other partition keeps its stamped batches as they are (one of them may be
+        written already, and only its old epoch and sequence let the broker see the
+        repeat) and starts at 0 once they are all answered."""
+        for tp in self._rewrite:
+            sequence = 0
+            for batch in self._in_flight.get(tp, ()):
+                batch.set_producer_state(self.producer_id, self.producer_epoch, sequence,
+                                         self.is_transactional)
+                sequence = (sequence + batch.record_count) % _SEQUENCE_MODULUS
+            self._next_sequence[tp] = sequence
+            self._last_acked.pop(tp, None)
+        self._stale = {tp for tp, batches in self._in_flight.items()
+                       if batches and tp not in self._rewrite}
+        for tp in list(self._next_sequence):
+            if tp not in self._rewrite:
+                del self._next_sequence[tp]
+                self._last_acked.pop(tp, None)
+        self._rewrite.clear()
+
+    def request_epoch_bump(self, reason: str, tp: TP | None = None) -> None:
         if not self._epoch_bump_required:
             log.warning("bumping the producer epoch: %s", reason)
         self._epoch_bump_required = True
+        if tp is not None:
+            self._rewrite.add(tp)
 
     # ---- sequences (called from drain) ----------------------------------------------
 
@@ -184,16 +214,21 @@ class TransactionManager:
                 self.state in (S.ABORTABLE_ERROR, S.ABORTING_TRANSACTION, S.FATAL_ERROR)):
             return True
         in_flight = self._in_flight.get(tp)
+        if tp in self._stale:
+            if in_flight:
+                # Old-epoch batches go first, in order; new ones wait for them all.
+                return first.base_sequence < 0 or in_flight[0] is not first
+            self._stale.discard(tp)  # all answered: start at 0 with the new epoch
         if self._is_current(first):
             # A retry: it may only go when it is the oldest unacknowledged batch.
             return bool(in_flight) and in_flight[0] is not first
         return False
 
     def stamp(self, batch: ProducerBatch) -> None:
-        """Give a drained batch its sequence (a retry of this epoch keeps its own)."""
-        if self._is_current(batch):
-            return
+        """Give a drained batch its sequence (a retry keeps its own)."""
         tp = (batch.topic, batch.partition)
+        if self._is_current(batch) or (tp in self._stale and batch.base_sequence >= 0):
+            return
         sequence = self._next_sequence.get(tp, 0)
         batch.set_producer_state(self.producer_id, self.producer_epoch, sequence,
                                  self.is_transactional)
@@ -212,10 +247,10 @@ class TransactionManager:
     # ---- outcomes ---------------------------------------------------------------------
 
     def on_acknowledged(self, batch: ProducerBatch) -> None:
-        if not self._is_current(batch):
-            return
         tp = (batch.topic, batch.partition)
         self._remove(tp, batch)
+        if not self._is_current(batch):
+            return  # an old-epoch batch: the new epoch's sequences start afresh
         last = (batch.base_sequence + batch.record_count - 1) % _SEQUENCE_MODULUS
         self._last_acked[tp] = last
 
@@ -224,16 +259,18 @@ class TransactionManager:
         Inside a transaction, the transaction can then only be aborted."""
         if self.is_transactional and not isinstance(error, TransactionAbortedError):
             self.transition_to_error(error)
-        if not self._is_current(batch):
+        tp = (batch.topic, batch.partition)
+        in_flight = self._in_flight.get(tp)
+        if not in_flight or batch not in in_flight:
             return
-        self._remove((batch.topic, batch.partition), batch)
+        self._remove(tp, batch)
         reason = f"{batch.topic}-{batch.partition} lost sequence {batch.base_sequence}: {error}"
         if self.is_transactional:
             # Bumped by InitProducerId after the abort (KIP-360), not mid-transaction.
             if not isinstance(error, TransactionAbortedError):
                 self._txn_epoch_bump_required = True
         else:
-            self.request_epoch_bump(reason)
+            self.request_epoch_bump(reason, tp)
 
     def on_sequence_error(self, batch: ProducerBatch, error: BaseException) -> None:
         """OUT_OF_ORDER_SEQUENCE_NUMBER or UNKNOWN_PRODUCER_ID on a batch we will retry.
@@ -246,7 +283,7 @@ class TransactionManager:
         tp = (batch.topic, batch.partition)
         expected = (self._last_acked.get(tp, -1) + 1) % _SEQUENCE_MODULUS
         if batch.base_sequence == expected:
-            self.request_epoch_bump(f"{tp[0]}-{tp[1]}: {error}")
+            self.request_epoch_bump(f"{tp[0]}-{tp[1]}: {error}", tp)
 
     def _remove(self, tp: TP, batch: ProducerBatch) -> None:
         in_flight = self._in_flight.get(tp)
