@@ -715,20 +715,15 @@ def test_responses_lost_with_five_requests_in_flight(proxied_kafka, caplog):
     check_exactly_once_in_order("5 in flight, answers lost", records, expected, metas)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "fastprod bug: after any stamped batch fails for good (here MESSAGE_TOO_LARGE on "
-    "partition 1) the TransactionManager gets a new producer id and restamps every "
-    "queued batch from sequence 0, including partition 0's batch that was already "
-    "written and only waits for a retry: the broker cannot recognise it and writes it "
-    "again (50 duplicates). Java bumps nothing for RecordTooLargeException and, on a "
-    "real gap, rewrites only the sequences of the partition with the gap."))
 def test_epoch_bump_does_not_rewrite_batches_already_written(proxied_kafka, caplog):
     """Partition 0's batch is written but its answer is lost (the connection drops), so
     it waits for a retry; meanwhile a batch of partition 1 fails for good
     (MESSAGE_TOO_LARGE: the topic's max.message.bytes is small). The retry of partition
     0 must keep its producer id, epoch and sequence so that the broker recognises it as
     the batch it already has. Java does: a RecordTooLargeException bumps nothing, and an
-    epoch bump only rewrites the sequences of the partition that has the gap."""
+    epoch bump only rewrites the sequences of the partition that has the gap.
+    (Regression: before a26c00f the bump restamped partition 0's batch from sequence 0
+    under a new producer id and the broker wrote its 50 records twice.)"""
     kafka, proxy = proxied_kafka
     topic = unique_topic("proxy-bump")
     kafka.create_topic(topic, partitions=2, replication_factor=1,
