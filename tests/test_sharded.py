@@ -691,11 +691,8 @@ def test_flush_and_close_from_a_delivery_callback(kafka):
             f"shared memory left: {sorted(shm & shm_segments())}"
     finally:
         p.close(timeout=5)
-        for w in p._workers:  # in case close() went wrong half-way
-            if w.process is not None and w.process.is_alive():
-                w.process.kill()
-        for name in shm & shm_segments():
-            os.unlink(SHM_DIR / name)
+        if shm & shm_segments():  # close() went wrong half-way: finish its work
+            p._teardown()
 
 
 # ---- 4. backpressure: a paused broker fills the ring ------------------------------------
@@ -1096,6 +1093,72 @@ def test_partitions_added_while_running(kafka):
     for prefix, mds in (("before", mds_before), ("after", mds_after), ("single", mds_single)):
         for i, md in enumerate(mds):
             assert by_pos[(md.partition, md.offset)] == b"%s-%d" % (prefix.encode(), i)
+
+
+def test_leader_killed_mid_stream_exactly_once_in_order(kafka_cluster3):
+    """Three brokers, RF 3, min.insync.replicas=2, acks=all and idempotence (the
+    defaults): the leader of partition 0 gets SIGKILL 30% into a stream of send()
+    records. The workers ask the parent for fresh metadata (NOT_LEADER_OR_FOLLOWER,
+    dropped connections) and carry on: every record is stored exactly once, in send
+    order per partition, where its future says."""
+    cluster = kafka_cluster3
+    topic = unique_topic("sh-failover")
+    partitions, n, rate = 6, 60_000, 20_000
+    cluster.create_topic(topic, partitions=partitions, replication_factor=3,
+                         config={"min.insync.replicas": 2})
+    settled = wait_until(
+        lambda: all(p.leader >= 0 and len(p.isr) == 3
+                    for p in cluster.metadata([topic]).topics[topic].partitions), 30, 0.2)
+    assert settled is not None, "no leader or full ISR on every partition in 30 s"
+    victim = {p.partition: p.leader
+              for p in cluster.metadata([topic]).topics[topic].partitions}[0]
+    futures: dict[tuple[int, int], object] = {}
+    p = ShardedProducer({"bootstrap.servers": cluster.bootstrap_servers, "acks": "all",
+                         "linger.ms": 5}, workers=WORKERS)
+    try:
+        for f in [p.send(topic, b"warm-up", partition=i) for i in range(partitions)]:
+            f.result(timeout=60)
+        t0 = time.monotonic()
+        for i in range(n):
+            part, seq = i % partitions, i // partitions
+            futures[(part, seq)] = p.send(topic, b"%d:%d:" % (part, seq) + b"x" * 40,
+                                          partition=part)
+            if i % 1000 == 999:
+                ahead = (i + 1) / rate - (time.monotonic() - t0)
+                if ahead > 0:
+                    time.sleep(ahead)
+            if i == int(n * 0.3):
+                cluster.kill(victim, signal.SIGKILL)
+        p.flush(timeout=120)
+    finally:
+        p.close(timeout=30)
+    errors = Counter(repr(f.exception(0))[:100] for f in futures.values()
+                     if f.exception(0) is not None)
+    assert not errors, errors.most_common(3)
+    records = java_read(cluster.bootstrap_servers, topic, n + partitions, idle_timeout=15)
+    bad = Mismatches("leader killed")
+    at = {(r.partition, r.offset): r.value for r in records}
+    seqs: dict[int, list[int]] = defaultdict(list)
+    for r in readers.by_partition_offset(records):
+        if r.value == b"warm-up":
+            continue
+        part, seq = (int(x) for x in r.value.split(b":")[:2])
+        if part != r.partition:
+            bad.add(f"{r.value[:20]!r} on partition {r.partition}")
+        seqs[r.partition].append(seq)
+    for part in range(partitions):
+        want = list(range(n // partitions))
+        if seqs[part] != want:
+            dups = sum(c - 1 for c in Counter(seqs[part]).values() if c > 1)
+            bad.add(f"partition {part}: {len(seqs[part])} records, {dups} duplicate(s), "
+                    f"{len(set(want) - set(seqs[part]))} missing, in order: "
+                    f"{seqs[part] == sorted(seqs[part])}")
+    for (part, seq), f in futures.items():
+        md = f.result(0)
+        if at.get((md.partition, md.offset), b"").split(b":")[:2] != [b"%d" % part,
+                                                                      b"%d" % seq]:
+            bad.add(f"future of {part}:{seq} says {md.partition}/{md.offset}")
+    bad.check()
 
 
 # ---- 7. many small records, records near max.request.size ---------------------------------
