@@ -752,6 +752,47 @@ def test_full_ring_blocks_for_max_block_ms_then_buffer_full(own_kafka):
         [value + b"%d" % i for i in range(len(futures))] + [b"after the pause"]
 
 
+def test_send_batch_cut_short_by_a_full_ring(own_kafka):
+    """A send_batch() larger than the room left in the ring of a paused broker: the ring
+    takes part of it, then send_batch blocks max.block.ms and raises BufferFullError.
+    The records the ring took are written once the broker is back. on_delivery must be
+    called once per record: delivered for exactly those on the broker, BufferFullError
+    for the others."""
+    k = own_kafka
+    node = k.nodes[0].node_id
+    topic = unique_topic("sh-cut")
+    create_topic(k, topic, 1)
+    calls: list = []
+    values = [b"y" * 1000 + b"%d" % i for i in range(2000)]  # ~2 MB for a 1 MiB ring
+    p = ShardedProducer({"bootstrap.servers": k.bootstrap_servers,
+                         "buffer.memory": 1 << 20, "max.block.ms": 2000, "linger.ms": 0,
+                         "request.timeout.ms": 60000}, workers=WORKERS)
+    try:
+        p.send(topic, b"warm-up").result(timeout=30)
+        k.kill(node, signal.SIGSTOP)
+        try:
+            with pytest.raises(BufferFullError):
+                p.send_batch(topic, values, on_delivery=lambda md, err: calls.append((md, err)))
+        finally:
+            k.kill(node, signal.SIGCONT)
+        p.flush(timeout=60)
+        wait_until(lambda: len(calls) >= len(values), 10)
+    finally:
+        p.close(timeout=30)
+    records = java_read(k.bootstrap_servers, topic, 2, idle_timeout=5)
+    written = [r for r in records if r.value != b"warm-up"]
+    delivered = [md for md, err in calls if err is None]
+    errors = Counter(type(err).__name__ for _, err in calls if err is not None)
+    print(f"\ncut short: {len(written)} of {len(values)} written, {len(calls)} on_delivery "
+          f"calls: {len(delivered)} delivered, errors {dict(errors)}")
+    assert 0 < len(written) < len(values)
+    assert len(calls) == len(values), \
+        f"on_delivery called {len(calls)} times for {len(values)} records"
+    assert sorted((md.partition, md.offset) for md in delivered) == \
+        sorted((r.partition, r.offset) for r in written)
+    assert set(errors) == {"BufferFullError"}
+
+
 # ---- 5. records too large for the ring, records near max.request.size ---------------------
 
 
