@@ -759,6 +759,79 @@ def test_epoch_bump_does_not_rewrite_batches_already_written(proxied_kafka, capl
     check_exactly_once_in_order("retry after an epoch bump", records, expected, metas)
 
 
+class ScenarioError(RuntimeError):
+    """The fault did not set up the situation the test is about (timing); not the bug
+    under test, so not covered by its xfail(raises=AssertionError)."""
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "fastprod bug: when batch A expires while its request is still in flight, the "
+    "idempotent producer bumps the epoch of A's partition at once and renumbers every "
+    "unacknowledged batch of that partition, including batch B that was sent after A "
+    "and already written (its answer lost with the connection): the broker cannot "
+    "recognise B under the new epoch and writes it again. Java marks A's sequence "
+    "unresolved, retries B with its old epoch and sequence (the broker answers with "
+    "the first write's offset) and bumps only if no later batch was acknowledged."))
+def test_batch_expired_in_flight_does_not_renumber_written_batches(proxied_kafka, caplog):
+    """A's first connection never finishes its handshake (socket.connection.setup.
+    timeout.ms=2000), so A is sent ~2 s after it was created, and its answer (and every
+    later one) is held by the proxy. B is sent behind A on the same connection: both
+    are written. A reaches delivery.timeout.ms (4 s) in flight and fails; then A's
+    request times out (request.timeout.ms, ~5 s) and the connection closes; B is
+    retried. The Java producer 4.3.1 in the same setup (tried through this proxy): A
+    fails with TimeoutException (it is written anyway: a timeout means "unknown"), B
+    succeeds with the offset of its first write, no record is stored twice."""
+    kafka, proxy = proxied_kafka
+    topic = unique_topic("proxy-expire")
+    kafka.create_topic(topic, partitions=1, replication_factor=1)
+    settle(proxy.address, topic, 1)
+    caplog.set_level(logging.INFO, logger="fastprod")
+    producer = Producer({"bootstrap.servers": proxy.address, "acks": "all",
+                         "request.timeout.ms": 3000, "delivery.timeout.ms": 4000,
+                         "linger.ms": 0, "retry.backoff.ms": 100, "retry.backoff.max.ms": 100,
+                         "socket.connection.setup.timeout.ms": 2000,
+                         "socket.connection.setup.timeout.max.ms": 2000})
+    groups: dict[str, dict[tuple[int, int], object]] = {}
+
+    def send(name: str, first: int) -> None:
+        groups[name] = {(0, s): producer.send(topic, value_for(0, s), partition=0)
+                        for s in range(first, first + 10)}
+
+    try:
+        send("warm", 0)
+        producer.flush(timeout=30)
+        handshake = proxy.arm(faultproxy.Fault(faultproxy.STALL_RESPONSE,
+                                               api_key=faultproxy.API_VERSIONS))
+        proxy.reset_connections()
+        send("A", 10)
+        if not handshake.fired.wait(5):
+            raise ScenarioError("the reconnect's ApiVersions was not stalled")
+        answer = proxy.arm(faultproxy.Fault(faultproxy.STALL_RESPONSE))
+        if not answer.fired.wait(10):
+            raise ScenarioError("A's answer was not held")
+        time.sleep(0.1)
+        send("B", 20)
+        for f in [*groups["A"].values(), *groups["B"].values()]:
+            f.exception(timeout=30)
+        send("C", 30)
+        producer.flush(timeout=30)
+    finally:
+        proxy.disarm()
+        producer.close(timeout=10)
+    metas_a, errors_a = outcomes(groups["A"], timeout=0)
+    if metas_a or not all(isinstance(e, KafkaTimeoutError) for e in errors_a.values()):
+        raise ScenarioError(f"A was meant to expire in flight: {summarize_errors(errors_a)}"
+                            f" / {len(metas_a)} delivered")
+    metas, errors = outcomes({**groups["warm"], **groups["B"], **groups["C"]}, timeout=0)
+    if errors:
+        raise ScenarioError(f"B or C failed (timing?): {summarize_errors(errors)}")
+    records = readers.java_read(proxy.address, topic, 40, idle_timeout=4)
+    a_written = any(s in range(10, 20) for _, s in parse(records).get(0, []))
+    expected = {0: list(range(0, 10)) + (list(range(10, 20)) if a_written else [])
+                + list(range(20, 40))}
+    check_exactly_once_in_order("B behind an expired A", records, expected, metas)
+
+
 # ---- 4. leader change under load, five requests in flight ----------------------------
 
 
