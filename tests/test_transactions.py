@@ -1028,11 +1028,6 @@ def test_commit_survives_a_transaction_coordinator_crash(kafka_cluster3, produce
 # ---- deviations from the Java producer (strict xfails) -----------------------------------
 
 
-@pytest.mark.xfail(strict=True, raises=IllegalStateError, reason=(
-    "deviation from Java: after PRODUCER_FENCED (FATAL_ERROR) Java's commitTransaction() "
-    "throws ProducerFencedException (TransactionManager.maybeFailWithError); fastprod "
-    "raises IllegalStateError with the ProducerFencedError as __cause__, so "
-    "`except ProducerFencedError: close()` does not match"))
 def test_commit_after_fencing_raises_producer_fenced_error(kafka, producers):
     topic = unique("txn-fence-java")
     create_topic(kafka, topic, 2)
@@ -1043,13 +1038,6 @@ def test_commit_after_fencing_raises_producer_fenced_error(kafka, producers):
         p1.commit_transaction(CALL_TIMEOUT)
 
 
-@pytest.mark.xfail(strict=True, raises=IllegalStateError, reason=(
-    "deviation from Java: INVALID_PRODUCER_EPOCH on a Produce response is an abortable "
-    "error in Java (KIP-588; TransactionManager.maybeTransitionToErrorState makes only "
-    "ProducerFenced/authorization/UnsupportedVersion fatal): commitTransaction() throws "
-    "InvalidProducerEpochException, then abortTransaction() sends EndTxn and throws the "
-    "coordinator's ProducerFencedException. fastprod lists INVALID_PRODUCER_EPOCH in "
-    "FATAL_CODES, goes to FATAL_ERROR and raises IllegalStateError from both"))
 def test_invalid_producer_epoch_on_produce_is_abortable(kafka, producers):
     topic = unique("txn-epoch-java")
     create_topic(kafka, topic, 2)

@@ -63,6 +63,7 @@ class NetworkClient:
         self._wake_w.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ, None)
         self._metadata_node: int | None = None  # node with a metadata request in flight
+        self._registered: dict[BrokerConnection, socket.socket] = {}
         self._random = random.Random()
         self._closing = False
 
@@ -134,7 +135,7 @@ class NetworkClient:
         except NetworkError as exc:
             self._connection_failed(conn, now_ms, str(exc))
             return
-        self._selector.register(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
+        self._register(conn)
         log.debug("connecting to node %d at %s", node.node_id, conn.address)
 
     def send(self, node_id: int, api_key: int, message, handler, now_ms: int,
@@ -274,8 +275,7 @@ class NetworkClient:
         if conn.has_more_addresses():  # another IP of the same host: try it at once
             try:
                 conn.connect(now_ms)
-                self._selector.register(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE,
-                                        conn)
+                self._register(conn)
                 return
             except NetworkError as exc:
                 reason = str(exc)
@@ -319,10 +319,17 @@ class NetworkClient:
             return []
         return failed
 
+    def _register(self, conn: BrokerConnection) -> None:
+        self._selector.register(conn.sock, selectors.EVENT_READ | selectors.EVENT_WRITE, conn)
+        self._registered[conn] = conn.sock
+
     def _unregister(self, conn: BrokerConnection) -> None:
-        if conn.sock is not None:
+        # The socket registered, not conn.sock: a failed connect may have closed and
+        # dropped it already, and a stale key would refuse the next socket on its fd.
+        sock = self._registered.pop(conn, None)
+        if sock is not None:
             try:
-                self._selector.unregister(conn.sock)
+                self._selector.unregister(sock)
             except (KeyError, ValueError):
                 pass
 

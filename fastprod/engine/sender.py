@@ -126,8 +126,11 @@ class Sender:
             elif tm.needs_init(now_ms, sum(len(b) for b in self._in_flight.values())):
                 self._send_init_producer_id(now_ms)
         poll_timeout_ms = self.send_producer_data(now_ms)
-        if tm is not None and not tm.has_producer_id():
-            poll_timeout_ms = min(poll_timeout_ms, tm.retry_backoff_ms)
+        if tm is not None:
+            if not tm.has_producer_id():
+                poll_timeout_ms = min(poll_timeout_ms, tm.retry_backoff_ms)
+            if tm.is_transactional:  # wake up for a coordinator retry when it is due
+                poll_timeout_ms = min(poll_timeout_ms, max(tm.next_request_delay_ms(now_ms), 1))
         self.client.poll(poll_timeout_ms, now_ms)
 
     def _maybe_send_transactional_request(self, now_ms: int) -> bool:

@@ -50,6 +50,8 @@ from fastprod.engine.transactions import (
 )
 from fastprod.errors import (
     IllegalStateError,
+    InvalidProducerEpochError,
+    ProducerFencedError,
     KafkaError,
     TransactionAbortedError,
     error_for_code,
@@ -311,10 +313,11 @@ class TransactionManager:
             raise IllegalStateError("transactional methods need transactional.id to be set")
 
     def _raise_if_failed(self, operation: str) -> None:
+        """After a fatal error every call raises that error again (Java's
+        maybeFailWithError), so ``except ProducerFencedError: close()`` works."""
         if self.state is S.FATAL_ERROR:
-            raise IllegalStateError(f"cannot {operation}: the producer hit a fatal error "
-                                    f"({self.last_error!r}) and can only be closed") \
-                from self.last_error
+            _fail_with(self.last_error, f"{operation}: the producer hit a fatal error and "
+                                        f"can only be closed")
 
     def initialize(self) -> TransactionalRequestResult:
         """init_transactions(): find the coordinator, get the producer id (and fence
@@ -351,10 +354,8 @@ class TransactionManager:
             if self.state is S.COMMITTING_TRANSACTION and self._end_result is not None:
                 return self._end_result
             if self.state is S.ABORTABLE_ERROR:
-                raise IllegalStateError(
-                    "cannot commit: an earlier send in this transaction failed "
-                    f"({self.last_error!r}); abort_transaction() is the way out") \
-                    from self.last_error
+                _fail_with(self.last_error, "commit: an earlier send in this transaction "
+                           "failed; abort_transaction() is the way out")
             if self.state is not S.IN_TRANSACTION:
                 raise IllegalStateError(f"cannot commit in state {self.state.value}: "
                                         f"no transaction was begun")
@@ -458,6 +459,13 @@ class TransactionManager:
                 self._in_flight_request = request
                 return request
             return None
+
+    def next_request_delay_ms(self, now_ms: int) -> int:
+        """How long the sender may sleep before a queued coordinator request is due
+        (a retry waiting out retry.backoff.ms); large when none waits."""
+        if self._queue and self._in_flight_request is None:
+            return max(self._next_request_ms - now_ms, 0)
+        return 2**31 - 1
 
     def _enqueue_locked(self, request: TxnRequest) -> None:
         i = len(self._queue)
@@ -575,3 +583,11 @@ class TransactionManager:
             self._queue.clear()
             if self._in_flight_request is not None:
                 self._in_flight_request.result.done(error)
+
+
+def _fail_with(error: BaseException | None, what: str) -> None:
+    """Java's maybeFailWithError: fencing errors again as themselves (so that
+    ``except ProducerFencedError`` works), anything else wrapped, with it as the cause."""
+    if isinstance(error, (ProducerFencedError, InvalidProducerEpochError)):
+        raise type(error)(f"cannot {what} ({error})") from error
+    raise IllegalStateError(f"cannot {what} ({error!r})") from error

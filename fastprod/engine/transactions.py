@@ -65,9 +65,13 @@ _RETRY_CODES = _codes("COORDINATOR_LOAD_IN_PROGRESS", "CONCURRENT_TRANSACTIONS",
                       "REQUEST_TIMED_OUT", "UNKNOWN_TOPIC_OR_PARTITION", "NETWORK_EXCEPTION",
                       "OPERATION_NOT_ATTEMPTED")
 # After these the transactional producer can only be closed (Java's fatal errors).
-FATAL_CODES = _codes("INVALID_PRODUCER_EPOCH", "PRODUCER_FENCED", "INVALID_TXN_STATE",
+# INVALID_PRODUCER_EPOCH is not among them: on a Produce response it only aborts the
+# transaction (KIP-588); from a coordinator it means fenced (see TxnRequest._common).
+FATAL_CODES = _codes("PRODUCER_FENCED", "INVALID_TXN_STATE",
                      "TRANSACTIONAL_ID_AUTHORIZATION_FAILED", "CLUSTER_AUTHORIZATION_FAILED",
                      "UNSUPPORTED_VERSION", "INVALID_PRODUCER_ID_MAPPING")
+_INVALID_PRODUCER_EPOCH = ERRORS_BY_NAME["INVALID_PRODUCER_EPOCH"].code
+_PRODUCER_FENCED = ERRORS_BY_NAME["PRODUCER_FENCED"].code
 
 
 class Outcome(enum.Enum):
@@ -141,6 +145,8 @@ class TxnRequest:
             return Outcome.LOOKUP
         if code in _RETRY_CODES:
             return Outcome.RETRY
+        if code == _INVALID_PRODUCER_EPOCH:  # Java: the coordinator fenced us
+            code = _PRODUCER_FENCED
         if code in FATAL_CODES:
             self.fail(error_for_code(code))
             return Outcome.DONE
