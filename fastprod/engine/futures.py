@@ -93,9 +93,10 @@ class BatchFuture:
         """Records answered for a segment announced with ``expect``."""
         self._segments.append((result, first_offset_delta, indices))
 
-    def fail(self, error: BaseException) -> None:
-        """Fail the records not placed in any batch (send_batch stopped half-way)."""
-        placed = set()
+    def fail(self, error: BaseException, placed: set[int] | None = None) -> None:
+        """Fail the records not placed in any batch (send_batch stopped half-way);
+        ``placed``: positions queued elsewhere that will still be answered."""
+        placed = set() if placed is None else set(placed)
         for _, _, indices in self._segments:
             placed.update(indices)
         missing = [i for i in range(len(self._values)) if i not in placed]

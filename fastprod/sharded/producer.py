@@ -25,6 +25,7 @@ import logging
 import multiprocessing
 import os
 import secrets
+import signal
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -260,13 +261,22 @@ class ShardedProducer(ProducerFront):
         report_recv, report_send = ctx.Pipe(duplex=False)
         config = dict(self._worker_config)
         config["client.id"] = f"{self.client_id}-w{w.index}"
+        with w.lock:
+            topics = {index: topic for topic, index in w.topics.items()}
         spec = WorkerSpec(index=w.index, generation=w.generation, config=config,
                           records_name=w.records_shm.name, reports_name=w.reports_shm.name,
                           control=child_control, wake=wake_recv, parent_wake=report_send,
-                          parent_pid=os.getpid(), log_level=logging.getLogger().level)
+                          parent_pid=os.getpid(), log_level=logging.getLogger().level,
+                          topics=topics)
         process = ctx.Process(target=worker_main, args=(spec,), daemon=True,
                               name=f"fastprod-worker-{w.index}")
-        process.start()
+        # Started with SIGINT blocked (the worker ignores it once up): a Ctrl-C meant for
+        # the parent must not kill a worker still starting.
+        previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, previous)
         for end in (child_control, wake_recv, report_send):
             end.close()
         w.process, w.control, w.wake, w.parent_wake = (process, parent_control, wake_send,
@@ -317,10 +327,13 @@ class ShardedProducer(ProducerFront):
             p = self._sticky_partition(topic, snapshot, (0 if value_bytes is None else
                                                          len(value_bytes)) + (
                 0 if key_bytes is None else len(key_bytes)))
+        w = self._worker_for(topic, p)
+        if w.lost is not None:
+            return failed(topic, p, WorkerLostError(
+                f"worker {w.index} for {topic}-{p} is lost: {w.lost}"), on_delivery)
         future = RecordFuture(ProduceRequestResult(topic, p), 0, timestamp,
                               -1 if key_bytes is None else len(key_bytes),
                               -1 if value_bytes is None else len(value_bytes))
-        w = self._worker_for(topic, p)
         deadline = None
         where = (topic, p)
         while True:
@@ -423,11 +436,22 @@ class ShardedProducer(ProducerFront):
                     self._write_group(topic, p, timestamp, indices, group_keys, group_values,
                                       0, len(group_values), future, deadline_ms)
         except BaseException as exc:
-            future.fail(exc)
+            future.fail(exc, placed=self._framed_indices(future))
             raise
         finally:
             future.seal()
         return future
+
+    def _framed_indices(self, future: BatchFuture) -> set[int]:
+        """Input positions of a send_batch's records already in some ring: the workers
+        will report them, so a failure of the call must not fail them too."""
+        placed: set[int] = set()
+        for w in self._workers:
+            with w.lock:
+                for entry in w.pending.values():
+                    if entry.future is future:
+                        placed.update(entry.indices)
+        return placed
 
     def _send_sticky(self, topic, snapshot, indices, keys, values, timestamp, future,
                      deadline_ms) -> None:
@@ -662,6 +686,8 @@ class ShardedProducer(ProducerFront):
 
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every record sent before this call is delivered or failed."""
+        if threading.current_thread() is self._reports_thread:
+            raise RuntimeError("flush() cannot be called from a delivery callback")
         deadline = None if timeout is None else time.monotonic() + timeout
         waiting = []
         for w in self._workers:
@@ -685,6 +711,13 @@ class ShardedProducer(ProducerFront):
     def close(self, timeout: float | None = None) -> None:
         """Deliver what is queued, stop the workers, and fail whatever is still pending
         after ``timeout`` seconds. Safe to call more than once."""
+        if threading.current_thread() is self._reports_thread:
+            # From a delivery callback: closing waits for this very thread, so it
+            # happens on another one (as Producer, it does not wait here).
+            log.warning("close() called from a callback: closing in the background")
+            threading.Thread(target=self.close, args=(timeout,), daemon=True,
+                             name=f"fastprod-close-{self.client_id}").start()
+            return
         with self._close_lock:
             if self._closed:
                 return

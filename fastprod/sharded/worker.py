@@ -56,10 +56,14 @@ class WorkerSpec:
     parent_wake: Any  # worker -> parent: reports are waiting
     parent_pid: int
     log_level: int
+    topics: dict[int, str]  # registered before this worker started (their frames are gone)
 
 
 def main(spec: WorkerSpec) -> None:
+    # Ctrl-C is the parent's to handle; it started us with SIGINT blocked, so that a
+    # Ctrl-C during our start-up cannot kill us either.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     logging.basicConfig(level=spec.log_level,
                         format=f"%(asctime)s fastprod-worker-{spec.index} %(name)s %(message)s")
     Worker(spec).run()
@@ -135,7 +139,7 @@ class Worker:
         # [ring end position, records not yet answered], oldest first
         self._frames: collections.deque[list[int]] = collections.deque()
         self._backlog: collections.deque[bytes] = collections.deque()
-        self._topics: dict[int, str] = {}
+        self._topics: dict[int, str] = dict(spec.topics)
         self._shutdown_deadline: float | None = None
         self._flushing = False
 
