@@ -17,6 +17,7 @@ from fastprod.errors import (
 )
 from fastprod.partitioners import Partitioner, RoundRobinPartitioner, UniformStickyPartitioner
 from fastprod.producer import Producer
+from fastprod.sharded import ShardedProducer
 
 __version__ = "0.1.0"
 
@@ -37,6 +38,7 @@ __all__ = [
     "RecordMetadata",
     "RecordTooLargeError",
     "RoundRobinPartitioner",
+    "ShardedProducer",
     "TopicPartition",
     "UniformStickyPartitioner",
     "errors",
