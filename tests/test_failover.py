@@ -1,20 +1,32 @@
 """Broker failures against a real Apache Kafka: what the delivery-semantics table promises.
 
-- a partition leader killed with SIGKILL while 200,000 records are in flight (acks=all,
-  idempotence on): every record written exactly once, in send order per partition;
-- two of three brokers stopped (min.insync.replicas=2): sends are retried, fail once
-  delivery.timeout.ms has passed, and the same producer works again once the brokers
-  are back;
-- a connection dropped in the middle of a Produce request, or after the broker wrote
-  the records but before the producer read the answer (tests/proxy.py): with idempotence
-  no duplicates, without it at least once (the duplicate does appear);
-- a leader change under load with max.in.flight.requests.per.connection=5 keeps the
-  per-partition order.
+Three nodes (the session ``kafka_cluster3``), topics with replication factor 3 and
+min.insync.replicas=2:
 
-Every test ends by reading everything back with a reader that shares no code with
-fastprod (tests/readers.py: Kafka's Java consumer, or librdkafka) and checking each record.
-Values carry "<partition>:<sequence>" so order and duplicates are visible in the log
-itself, independent of what the producer's futures claim.
+- the leader of partition 0 SIGKILLed while 200,000 records are in flight (acks=all,
+  idempotence on), restarted later: every record stored exactly once, in send order per
+  partition, every future succeeds; the same through send_batch() with the node left
+  down; and without idempotence: at least once (nothing lost);
+- the leader frozen (SIGSTOP) with requests in flight, and frozen before the producer
+  ever connected to it (a TCP handshake from its kernel, never an ApiVersions answer);
+- two of three brokers stopped: NOT_ENOUGH_REPLICAS is retried until delivery.timeout.ms
+  passes, the records fail (as in Java: "Expiring N record(s) ...") and none is stored;
+  the same producer delivers again once the brokers are back;
+- a controlled leader change under load with five requests in flight per connection;
+- a transaction whose coordinator is SIGKILLed before the commit (read_committed).
+
+One node behind a fault-injecting proxy (tests/proxy.py; the broker advertises the
+proxy's port): a Produce request cut half-way, its answer dropped after the broker wrote
+the records, or held until request.timeout.ms; with idempotence no duplicates, without
+it at least once (the duplicate does appear); answers of five pipelined requests lost;
+an epoch bump while a written batch waits for its retry; a batch written behind one
+that expires in flight.
+
+Every test reads everything back with a reader that shares no code with fastprod
+(tests/readers.py: Kafka's Java consumer) and checks each record: values carry
+"<partition>:<sequence>:", so loss, duplicates and order are visible in the log itself,
+independent of what the futures claim; the futures' offsets are checked against it.
+Known fastprod deviations from the Java producer are strict xfails with the reason.
 """
 
 from __future__ import annotations
@@ -511,10 +523,12 @@ def test_two_brokers_down_fails_after_delivery_timeout_then_recovers(kafka_clust
         for p, s in fa:
             expected[p].append(s)
 
-        # Phase B: controlled shutdown of two nodes; the third leads every partition with
-        # an ISR of itself alone (< min.insync.replicas). Stop the node that is not the
-        # active controller's ... any two: the KRaft quorum commits the ISR change for the
-        # first shutdown with two voters, and for the second with the two still up.
+        # Phase B: controlled shutdown of two nodes, one after the other; the third then
+        # leads every partition with an ISR of itself alone (< min.insync.replicas), so
+        # acks=all is answered NOT_ENOUGH_REPLICAS. Controlled (not kill -9): every node
+        # is also a KRaft voter, and the ISR changes must be committed while two voters
+        # are still up (with SIGKILL the second node would never leave the ISR and the
+        # survivor would answer REQUEST_TIMED_OUT instead).
         survivor = cluster.nodes[-1].node_id
         down = [n.node_id for n in cluster.nodes if n.node_id != survivor]
         for node_id in down:
