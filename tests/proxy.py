@@ -248,7 +248,8 @@ class FaultProxy:
         self._fault: Fault | None = None
         self.last_fault: Fault | None = None
         self._connections: set[_Connection] = set()
-        self.accepted = 0
+        self.accepted = 0  # connections forwarded
+        self.attempts = 0  # connections accepted, forwarded or not
         self._closed = False
         self._thread = threading.Thread(target=self._accept_loop, daemon=True,
                                         name=f"proxy-{self.port}-accept")
@@ -257,6 +258,15 @@ class FaultProxy:
     @property
     def address(self) -> str:
         return f"{self.host}:{self.port}"
+
+    @property
+    def upstream(self) -> tuple[str, int] | Callable[[], tuple[str, int]]:
+        return self._upstream
+
+    def set_upstream(self, upstream: tuple[str, int] | Callable[[], tuple[str, int]]) -> None:
+        """Forward new connections elsewhere (e.g. a closed port: every new connection
+        is then accepted and closed at once, like a broker that is going away)."""
+        self._upstream = upstream
 
     def arm(self, fault: Fault) -> Fault:
         """Arm a one-shot fault (replacing one that has not matched yet)."""
@@ -301,6 +311,8 @@ class FaultProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            with self._lock:
+                self.attempts += 1
             upstream_addr = self._upstream() if callable(self._upstream) else self._upstream
             try:
                 upstream = socket.create_connection(upstream_addr, timeout=5)

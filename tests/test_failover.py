@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import re
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -912,6 +913,52 @@ def test_batch_expired_in_flight_does_not_renumber_written_batches(proxied_kafka
     expected = {0: list(range(0, 10)) + (list(range(10, 20)) if a_written else [])
                 + list(range(20, 40))}
     check_exactly_once_in_order("B behind an expired A", records, expected, metas)
+
+
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
+    "fastprod bug: a connection that fails (refused, or closed before the ApiVersions "
+    "answer) is retried after a fixed reconnect.backoff.ms (50 ms), never growing "
+    "towards reconnect.backoff.max.ms, and each failure also asks for a metadata "
+    "refresh and logs at INFO: ~190 connection attempts in 5 s against a broker that "
+    "is away. Java 4.3.1 through the same proxy: 9 (exponential backoff up to 1 s)."))
+def test_reconnects_back_off_while_a_broker_is_unreachable(proxied_kafka):
+    """The broker goes away (the proxy accepts and closes every new connection, as an
+    unreachable one would fail) for 4 s while a record waits; the producer reconnects
+    with an exponential backoff (reconnect.backoff.ms=50 doubling to
+    reconnect.backoff.max.ms=1000, as in Java), then delivers the record once."""
+    kafka, proxy = proxied_kafka
+    topic = unique_topic("proxy-reconnect")
+    kafka.create_topic(topic, partitions=1, replication_factor=1)
+    settle(proxy.address, topic, 1)
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()  # nothing listens there: every forwarded connection is refused
+    real = proxy.upstream
+    producer = Producer({"bootstrap.servers": proxy.address, "acks": "all",
+                         "reconnect.backoff.ms": 50, "reconnect.backoff.max.ms": 1000})
+    futures: dict[tuple[int, int], object] = {}
+    try:
+        futures[(0, 0)] = producer.send(topic, value_for(0, 0), partition=0)
+        futures[(0, 0)].result(timeout=30)
+        proxy.set_upstream(("127.0.0.1", dead_port))
+        before = proxy.attempts
+        proxy.reset_connections()
+        futures[(0, 1)] = producer.send(topic, value_for(0, 1), partition=0)
+        time.sleep(4)
+        attempts = proxy.attempts - before
+    finally:
+        proxy.set_upstream(real)
+    try:
+        metas, errors = outcomes(futures, timeout=30)
+    finally:
+        producer.close(timeout=10)
+    assert not errors, summarize_errors(errors)
+    records = readers.java_read(proxy.address, topic, 2, idle_timeout=4)
+    check_exactly_once_in_order("reconnect backoff", records, {0: [0, 1]}, metas)
+    log.info("%d connection attempts in 4 s while the broker was away", attempts)
+    assert attempts <= 25, (f"{attempts} connection attempts in 4 s while the broker was "
+                            f"away (Java: about 8, reconnect.backoff.max.ms=1000)")
 
 
 # ---- 4. leader change under load, five requests in flight ----------------------------
