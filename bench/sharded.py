@@ -294,7 +294,8 @@ def one_run(broker: Broker, args, case: str, client: str, rep: int, warmup_topic
     spec = {**parse_client(client), "bootstrap": broker.bootstrap, "topic": topic,
             "warmup_topic": warmup_topic, "records": n, "value_size": size,
             "chunk": args.chunk, "broker_pid": broker.pid,
-            "config": client_config(client, codec), "profile": profile_dir}
+            "config": client_config(client, codec), "profile": profile_dir,
+            "fastprod_root": args.fastprod_root}
     try:
         out = run_child(BENCH / "sharded_child.py", spec, args.timeout)
         ends = broker.end_offsets(topic, args.partitions)
@@ -474,13 +475,69 @@ def describe_tree(root: Path) -> str:
     return f"git {commit}{' + uncommitted changes in fastprod/' if dirty else ''}"
 
 
-def versions() -> dict:
+def build_revision(rev: str) -> tuple[str, str]:
+    """git archive ``rev`` into a temp dir (reused when already built) and build its
+    extensions in place there; returns (dir, label). The checkout is shared with people
+    editing and rebuilding fastprod: a clean copy keeps every run of a benchmark on the
+    same code."""
+    sha = subprocess.run(["git", "rev-parse", "--verify", rev + "^{commit}"], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout.strip()
+    dest = Path(tempfile.gettempdir()) / f"fastprod-bench-{sha[:12]}"
+    stamp = dest / ".bench-built"
+    if not stamp.exists():
+        print(f"building fastprod {sha[:12]} in {dest}", file=sys.stderr, flush=True)
+        dest.mkdir(parents=True, exist_ok=True)
+        archive = subprocess.run(["git", "archive", sha], cwd=ROOT, capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        cmd = [sys.executable, "setup.py", "build_ext", "--inplace"]
+        build = subprocess.run(cmd, cwd=dest, capture_output=True, text=True)
+        if build.returncode != 0 and (dest / "pyproject.toml").exists():
+            # e.g. a pyproject.toml newer than this venv's setuptools understands: the
+            # extensions need none of its metadata, so build them without it.
+            print(f"build_ext failed ({build.stderr.strip().splitlines()[:1]}); retrying "
+                  f"without pyproject.toml", file=sys.stderr, flush=True)
+            (dest / "pyproject.toml").rename(dest / "pyproject.toml.orig")
+            build = subprocess.run(cmd, cwd=dest, capture_output=True, text=True)
+        if build.returncode != 0:
+            sys.exit(f"building {sha[:12]} failed:\n{build.stdout[-3000:]}{build.stderr[-3000:]}")
+        stamp.write_text(sha + "\n")
+    subject = subprocess.run(["git", "log", "-1", "--format=%s", sha], cwd=ROOT,
+                             capture_output=True, text=True).stdout.strip()
+    return str(dest), f"git {sha[:7]}, a clean build of that commit ({subject[:90]})"
+
+
+def resolve_fastprod(args) -> None:
+    """--fastprod-rev / --fastprod-root -> args.fastprod_root (or None: this checkout)
+    and args.fastprod_label, fixed before the first run."""
+    if getattr(args, "fastprod_label", None):
+        return  # re-rendered from a dump
+    if args.fastprod_rev:
+        if args.fastprod_root:
+            sys.exit("--fastprod-rev and --fastprod-root exclude each other")
+        args.fastprod_root, args.fastprod_label = build_revision(args.fastprod_rev)
+    elif args.fastprod_root:
+        args.fastprod_root = str(Path(args.fastprod_root).resolve())
+        args.fastprod_label = describe_tree(Path(args.fastprod_root))
+    else:
+        args.fastprod_label = describe_tree(ROOT) + " (this checkout, as it was when the run began)"
+
+
+def add_fastprod_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--fastprod-rev", default=None,
+                    help="benchmark this git revision (e.g. HEAD): a clean copy built in a "
+                         "temp dir, so edits in progress in the checkout don't leak in")
+    ap.add_argument("--fastprod-root", default=None,
+                    help="import fastprod from this source tree (default: this checkout)")
+
+
+def versions(label: str | None = None) -> dict:
     import confluent_kafka
 
     from fastprod.localkafka import KAFKA_VERSION
 
     return {
-        "fastprod": describe_tree(ROOT),
+        "fastprod": label or describe_tree(ROOT),
         "confluent-kafka": f"{confluent_kafka.__version__} (librdkafka "
                            f"{confluent_kafka.libversion()[0]})",
         "kafka": KAFKA_VERSION,
@@ -581,8 +638,9 @@ def projection_table(agg: dict, cases: list[str], workers: list[int]) -> list[st
     head = " | ".join(f"{n} cores" for n in PROJECT_CORES)
     lines = [
         f"| case | costs from | parent µs/rec | worker µs/rec | parent-bound limit | {head} | "
-        f"measured here | confluent-kafka measured | {PROJECTION_CORES} cores vs confluent |",
-        "|---|---|---:|---:|---:|" + "---:|" * len(PROJECT_CORES) + "---:|---:|---:|",
+        f"measured here | confluent-kafka measured | {PROJECTION_CORES} cores vs confluent | "
+        f"confluent-kafka at 1 full core | {PROJECTION_CORES} cores vs that |",
+        "|---|---|---:|---:|---:|" + "---:|" * len(PROJECT_CORES) + "---:|---:|---:|---:|---:|",
     ]
     for case in cases:
         src = projection_source(agg, case, workers)
@@ -600,7 +658,9 @@ def projection_table(agg: dict, cases: list[str], workers: list[int]) -> list[st
             f"| {case_label(case)} | {client_label(client)} | {fmt(a['parent_us'], '.2f')} | "
             f"{fmt(a['worker_us'], '.2f')} | {fmt_rate(limit)} | {cells} | "
             f"{fmt_rate(a['rate'])} | {fmt_rate(base and base['rate'])} | "
-            f"{fmt(p8 and base and p8 / base['rate'], '.2f', 'x')} |")
+            f"{fmt(p8 and base and p8 / base['rate'], '.2f', 'x')} | "
+            f"{fmt_rate(base and 1e6 / base['parent_us'])} | "
+            f"{fmt(p8 and base and p8 * base['parent_us'] / 1e6, '.2f', 'x')} |")
     return lines
 
 
@@ -625,7 +685,7 @@ def render(runs: list[dict], args, command: str, when: str) -> str:
         return [c for c in clients_for(case, workers, True) if parse_client(c)["api"] == "send"] + \
             ([BASELINE] if case == case_name("none", 100) else [])
 
-    vers = versions()
+    vers = versions(getattr(args, "fastprod_label", None))
     reps = max((r["rep"] for r in runs), default=0) + 1
     records = ", ".join(f"{records_for(args, s):,} records of {size_label(s)}"
                         for s in args.sizes)
@@ -670,7 +730,11 @@ def render(runs: list[dict], args, command: str, when: str) -> str:
         "from the JVM's /proc stat; other cores = what the machine used beyond producer and "
         "broker (someone else's processes). Records/batch and stored/payload (bytes the "
         "broker stored per value byte: batch framing + compression) are read from the "
-        "broker's log segments. Spread = (max - min) / median of records/s over repeats.",
+        "broker's log segments. Spread = (max - min) / median of records/s over repeats. "
+        f"Each run first waits up to {args.quiet_wait:g} s for the machine to be under "
+        f"{args.quiet_busy:.0%} busy; a run during which other processes used more than "
+        f"{args.max_other:g} cores is marked *disturbed*"
+        + (f" and run again, up to {args.redo} times." if args.redo else "."),
         "- Every run is checked: the topic's end offsets must add up to the records sent "
         "(otherwise the benchmark aborts).",
         "",
@@ -705,7 +769,11 @@ def render(runs: list[dict], args, command: str, when: str) -> str:
         "whatever N (it is the ceiling), the workers' work divides over N cores. It assumes "
         "the broker and the network are elsewhere and keep up, that a worker's cost per "
         "record does not grow with more workers, and N cores for the workers on top of "
-        "the parent's. Compare \"measured here\" (2 shared cores).",
+        "the parent's. Compare \"measured here\" (2 shared cores). The target compares "
+        "with confluent-kafka's measured rate, which the shared machine holds down as much "
+        "as ours; \"confluent-kafka at 1 full core\" (1 / its CPU cost per record) is a "
+        "stricter reference: the rate its CPU cost allows on one core (librdkafka's "
+        "threads could use more than one).",
         "",
     ]
     lines += projection_table(agg, cases, workers)
@@ -770,6 +838,7 @@ def plot(runs: list[dict], args) -> None:
                hatch="//", edgecolor="white")
     ax.set_xticks(list(xs_case), labels, fontsize=8)
     ax.set_yscale("log")
+    ax.set_ylim(bottom=0.1)
     ax.set_ylabel("CPU µs per record (log)", fontsize=8)
     ax.set_title("CPU per record: solid = producing process (ShardedProducer: parent), "
                  "hatched = workers", fontsize=10)
@@ -866,8 +935,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--heap", default="1g", help="heap of our broker (1g)")
     ap.add_argument("--settle", type=float, default=0.3,
                     help="seconds between creating a topic and producing to it (0.3)")
-    ap.add_argument("--quiet-wait", type=float, default=10,
-                    help="wait up to this many seconds for a quiet machine before each run (10)")
+    ap.add_argument("--quiet-wait", type=float, default=3,
+                    help="wait up to this many seconds for a quiet machine before each run "
+                         "(3: on a machine that is never quiet, longer only adds minutes)")
     ap.add_argument("--quiet-busy", type=float, default=0.25,
                     help="quiet = less than this fraction of all cores busy (0.25)")
     ap.add_argument("--max-other", type=float, default=0.5,
@@ -892,6 +962,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="client for --profile (default sharded-w<most workers>; e.g. "
                          "sharded-send-w2, producer)")
     ap.add_argument("--profile-top", type=int, default=20)
+    add_fastprod_args(ap)
     args = ap.parse_args(argv)
     args.records = args.records or (30_000 if args.quick else 300_000)
     args.records_1k = args.records_1k or max(1, args.records // 3)
@@ -918,6 +989,8 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.monotonic()
     if args.from_json:
         return rerender(args)
+    resolve_fastprod(args)
+    print(f"fastprod: {args.fastprod_label}", file=sys.stderr, flush=True)
     broker = Broker(args.bootstrap, args.heap)
     print(f"broker {broker.bootstrap} (pid {broker.pid}); workers {args.workers}; "
           f"{args.partitions} partitions", file=sys.stderr, flush=True)

@@ -405,10 +405,14 @@ if __name__ == "__mp_main__" and os.environ.get(PROFILE_ENV):
 
 def main() -> None:
     spec = json.loads(sys.argv[1])
+    if spec.get("fastprod_root"):
+        sys.path.insert(0, spec["fastprod_root"])  # before fastprod is first imported
     n = spec["records"]
     values = make_values(max(n, WARMUP_RECORDS), spec["value_size"])
     out = RUNNERS[spec["client"]](spec, values[:n] if n < len(values) else values)
     out["records"] = n
+    if "fastprod" in sys.modules:
+        out["fastprod_file"] = sys.modules["fastprod"].__file__
     out["payload_bytes"] = n * spec["value_size"]
     out["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sys.stdout.write("\n" + json.dumps(out) + "\n")
