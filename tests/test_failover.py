@@ -915,12 +915,6 @@ def test_batch_expired_in_flight_does_not_renumber_written_batches(proxied_kafka
     check_exactly_once_in_order("B behind an expired A", records, expected, metas)
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "fastprod bug: a connection that fails (refused, or closed before the ApiVersions "
-    "answer) is retried after a fixed reconnect.backoff.ms (50 ms), never growing "
-    "towards reconnect.backoff.max.ms, and each failure also asks for a metadata "
-    "refresh and logs at INFO: ~190 connection attempts in 5 s against a broker that "
-    "is away. Java 4.3.1 through the same proxy: 9 (exponential backoff up to 1 s)."))
 def test_reconnects_back_off_while_a_broker_is_unreachable(proxied_kafka):
     """The broker goes away (the proxy accepts and closes every new connection, as an
     unreachable one would fail) for 4 s while a record waits; the producer reconnects

@@ -202,7 +202,6 @@ class NetworkClient:
             if conn.state is State.CONNECTING:
                 if mask & selectors.EVENT_WRITE:
                     conn.finish_connect(now_ms)
-                    self._backoff.pop(conn.node_id, None)
                     self._update_interest(conn)
                 return
             if mask & selectors.EVENT_WRITE:
@@ -212,10 +211,11 @@ class NetworkClient:
                 for request, response in conn.read(now_ms):
                     if request.handler is conn._on_api_versions:
                         conn._on_api_versions(response, None)
+                        self._backoff.pop(conn.node_id, None)  # usable: backoff over
                         continue
                     completed.append((request.handler, response, None))
         except (NetworkError, ProtocolError, OSError) as exc:
-            if conn.state is State.CONNECTING:
+            if conn.state in _SETTING_UP:  # never usable: back off exponentially
                 self._connection_failed(conn, now_ms, str(exc))
             else:
                 for request in self._close(conn, now_ms, exc, run_handlers=False):
