@@ -919,7 +919,9 @@ def test_reconnects_back_off_while_a_broker_is_unreachable(proxied_kafka):
     """The broker goes away (the proxy accepts and closes every new connection, as an
     unreachable one would fail) for 4 s while a record waits; the producer reconnects
     with an exponential backoff (reconnect.backoff.ms=50 doubling to
-    reconnect.backoff.max.ms=1000, as in Java), then delivers the record once."""
+    reconnect.backoff.max.ms=1000, as in Java), then delivers the record once. Java
+    4.3.1 through the same proxy: 9 attempts in 5 s. (Regression: before 8bd483f
+    fastprod retried after a fixed 50 ms, ~150 attempts in 4 s.)"""
     kafka, proxy = proxied_kafka
     topic = unique_topic("proxy-reconnect")
     kafka.create_topic(topic, partitions=1, replication_factor=1)
