@@ -621,12 +621,6 @@ def transaction_coordinator(cluster, transactional_id: str, partitions: int = 5)
             for p in md.topics["__transaction_state"].partitions}[partition]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "fastprod bug: when the transaction coordinator dies, EndTxn is retried against "
-    "the same dead node forever (a connection attempt every 50-100 ms, each logged at "
-    "INFO, never a new FindCoordinator), so commit_transaction() times out and the "
-    "producer stays in COMMITTING_TRANSACTION until that node returns. Java 4.3.1 in "
-    "the same setup looks the coordinator up again and commits ~6 s after the crash."))
 def test_transaction_commit_survives_coordinator_crash(kafka_cluster3):
     """Transactions: no loss, no duplicates, all or nothing for read_committed, also
     when the transaction coordinator is SIGKILLed between the sends and the commit."""

@@ -198,6 +198,7 @@ class NetworkClient:
 
     def _handle_events(self, conn: BrokerConnection, mask: int, now_ms: int,
                        completed: list) -> None:
+        setting_up = conn.state in _SETTING_UP  # (a failed connect closes itself)
         try:
             if conn.state is State.CONNECTING:
                 if mask & selectors.EVENT_WRITE:
@@ -215,7 +216,7 @@ class NetworkClient:
                         continue
                     completed.append((request.handler, response, None))
         except (NetworkError, ProtocolError, OSError) as exc:
-            if conn.state in _SETTING_UP:  # never usable: back off exponentially
+            if setting_up and conn.state is not State.READY:  # never usable: back off
                 self._connection_failed(conn, now_ms, str(exc))
             else:
                 for request in self._close(conn, now_ms, exc, run_handlers=False):

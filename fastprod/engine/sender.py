@@ -158,8 +158,12 @@ class Sender:
         node = (tm.coordinator(request.coordinator) if request.coordinator is not None
                 else self.client.least_loaded_node(now_ms))
         if node is None or not self.client.ready(node, now_ms):
-            # Connecting (or nobody to ask yet): put it back and come again.
-            tm.request_done(request, Outcome.RETRY, now_ms)
+            # Connecting (or nobody to ask yet): put it back and come again. A
+            # coordinator we cannot reach may have moved: look it up again (Java's
+            # maybeFindCoordinatorAndRetry).
+            lost = (node is not None and request.coordinator is not None and
+                    self.client.is_connection_failed(node.node_id))
+            tm.request_done(request, Outcome.LOOKUP if lost else Outcome.RETRY, now_ms)
             self.client.poll(backoff_ms, now_ms)
             return True
         broker_version = self.client.api_version(node.node_id, request.api_key)
