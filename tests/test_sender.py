@@ -822,11 +822,6 @@ def test_a_batch_failed_after_it_was_sent_bumps_the_epoch(make):
     assert len(h.produce_requests()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: when a retried batch expires, Java only marks its sequence unresolved "
-    "and bumps the epoch only if later batches do not close the gap "
-    "(SenderTest.testExpiryOfFirstBatchShouldNotCauseUnresolvedSequencesIfFutureBatchesSucceed"
-    "); fastprod bumps the epoch (a new InitProducerId) on every expired stamped batch"))
 def test_expiry_of_a_retried_batch_does_not_bump_if_later_batches_succeed(make):
     h = one_record_batches(make)
     h.init_producer_id()

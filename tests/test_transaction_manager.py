@@ -194,7 +194,7 @@ def test_epoch_bump_waits_for_no_in_flight_requests_then_resets_and_restamps():
     # p1's batch is answered; p0's first batch failed for good after it was sent: its
     # sequence is a hole
     tm.on_acknowledged(next(b for b in first if b.partition == 1))
-    tm.on_failed(p0, InvalidRecordError("rejected"))
+    tm.on_failed(p0, InvalidRecordError("rejected"), rejected=True)  # the broker said no
     assert not tm.has_producer_id()
     acc.reenqueue(second, 10)              # the next one comes back to be retried
     append(acc, 1)                         # and new work keeps arriving

@@ -356,7 +356,8 @@ class Sender:
             error = RecordTooLargeError(
                 f"the batch for {batch.topic}-{batch.partition} ({len(batch.records())} bytes, "
                 f"{batch.record_count} records) is larger than the broker accepts: {error}")
-        self._fail_batch(batch, error, record_errors)
+        # An error answer: the broker did not write it (nor anything sent after it).
+        self._fail_batch(batch, error, record_errors, rejected=True)
 
     def _can_retry(self, batch: ProducerBatch, error: BaseException, now_ms: int) -> bool:
         retriable = isinstance(error, NetworkError) or getattr(error, "retriable", False)
@@ -369,10 +370,12 @@ class Sender:
                 not batch.has_reached_delivery_timeout(self.delivery_timeout_ms, now_ms))
 
     def _fail_batch(self, batch: ProducerBatch, error: BaseException,
-                    record_errors=None, unmute: bool = True) -> None:
+                    record_errors=None, unmute: bool = True, rejected: bool = False) -> None:
         self._finish(batch, unmute)
         if self.transaction_manager is not None:
-            self.transaction_manager.on_failed(batch, error)
+            # Timeouts and lost connections leave it unknown whether it was written.
+            rejected = rejected and not isinstance(error, (NetworkError, KafkaTimeoutError))
+            self.transaction_manager.on_failed(batch, error, rejected)
         if batch.complete(-1, -1, error, record_errors):
             self.accumulator.deallocate(batch)
 

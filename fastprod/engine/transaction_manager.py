@@ -109,6 +109,8 @@ class TransactionManager:
         self._in_flight: dict[TP, list[ProducerBatch]] = {}
         self._rewrite: set[TP] = set()  # partitions renumbered by the next bump
         self._stale: set[TP] = set()  # partitions with batches of the old epoch left
+        # partition -> (last sequence of a failed batch, why): written or not is unknown
+        self._unresolved: dict[TP, tuple[int, str]] = {}
         # transactions
         self._lock = threading.Lock()
         self.state = TxnState.UNINITIALIZED
@@ -224,7 +226,8 @@ class TransactionManager:
         if self._is_current(first):
             # A retry: it may only go when it is the oldest unacknowledged batch.
             return bool(in_flight) and in_flight[0] is not first
-        return False
+        # Nothing new while a failed batch's fate is unknown (Java: unresolved).
+        return tp in self._unresolved
 
     def stamp(self, batch: ProducerBatch) -> None:
         """Give a drained batch its sequence (a retry keeps its own)."""
@@ -252,13 +255,21 @@ class TransactionManager:
         tp = (batch.topic, batch.partition)
         self._remove(tp, batch)
         if not self._is_current(batch):
+            self._maybe_resolve(tp)
             return  # an old-epoch batch: the new epoch's sequences start afresh
         last = (batch.base_sequence + batch.record_count - 1) % _SEQUENCE_MODULUS
         self._last_acked[tp] = last
+        unresolved = self._unresolved.get(tp)
+        if unresolved is not None and batch.base_sequence > unresolved[0]:
+            del self._unresolved[tp]  # written after the hole: the broker had it
+        self._maybe_resolve(tp)
 
-    def on_failed(self, batch: ProducerBatch, error: BaseException) -> None:
+    def on_failed(self, batch: ProducerBatch, error: BaseException,
+                  rejected: bool = False) -> None:
         """A stamped batch failed for good: its sequence is a hole only a bump closes.
-        Inside a transaction, the transaction can then only be aborted."""
+        ``rejected``: the broker answered with an error, so it surely was not written
+        (and neither was anything sent after it). Inside a transaction, the
+        transaction can then only be aborted."""
         if self.is_transactional and not isinstance(error, TransactionAbortedError):
             self.transition_to_error(error)
         tp = (batch.topic, batch.partition)
@@ -271,8 +282,23 @@ class TransactionManager:
             # Bumped by InitProducerId after the abort (KIP-360), not mid-transaction.
             if not isinstance(error, TransactionAbortedError):
                 self._txn_epoch_bump_required = True
-        else:
+            return
+        # Java's unresolved sequence: the batches of the partition still in flight go
+        # on as they are (renumbering them could write one after a batch sent later);
+        # if one after the hole is acknowledged, the broker had the failed batch after
+        # all; if none is, the epoch is bumped once they are all answered.
+        if rejected:
             self.request_epoch_bump(reason, tp)
+            return
+        last = (batch.base_sequence + batch.record_count - 1) % _SEQUENCE_MODULUS
+        self._unresolved[tp] = (last, reason)
+        self._maybe_resolve(tp)
+
+    def _maybe_resolve(self, tp: TP) -> None:
+        pending = self._unresolved.get(tp)
+        if pending is not None and not self._in_flight.get(tp):
+            del self._unresolved[tp]
+            self.request_epoch_bump(pending[1], tp)
 
     def on_sequence_error(self, batch: ProducerBatch, error: BaseException) -> None:
         """OUT_OF_ORDER_SEQUENCE_NUMBER or UNKNOWN_PRODUCER_ID on a batch we will retry.
