@@ -395,8 +395,9 @@ class TransactionManager:
             if self.state is S.ABORTING_TRANSACTION and self._end_result is not None:
                 return self._end_result
             if self.state not in (S.IN_TRANSACTION, S.ABORTABLE_ERROR):
-                raise IllegalStateError(f"cannot abort in state {self.state.value}: "
-                                        f"no transaction was begun")
+                raise IllegalStateError(
+                    f"cannot abort in state {self.state.value}" + (
+                        ": no transaction was begun" if self.state is S.READY else ""))
             self._transition(S.ABORTING_TRANSACTION)
             self._new_partitions.clear()  # never added: nothing to abort there
             return self._enqueue_end(committed=False)

@@ -104,8 +104,8 @@ class TransactionalRequestResult:
     def wait(self, timeout_s: float) -> None:
         if not self._done.wait(timeout_s):
             raise KafkaTimeoutError(
-                f"{self.operation} did not complete within {timeout_s * 1000:.0f} ms "
-                f"(max.block.ms); it may be called again to keep waiting")
+                f"{self.operation} did not complete within {timeout_s * 1000:.0f} ms; "
+                f"it may be called again to keep waiting")
         if self.error is not None:
             raise self.error
 
