@@ -242,7 +242,8 @@ def derive(r: dict) -> None:
     r["other_cores"] = None if busy is None or b is None else max(
         0.0, busy * ncpu - r["cores"] - r["broker_cores"])
     r["records_per_batch"] = (r["stored_records"] / r["batches"]) if r.get("batches") else None
-    r["capped"] = r["cores"] < CAP_PRODUCER_CORES
+    # not when other processes took the CPU: then the producer was starved, not waiting
+    r["capped"] = r["cores"] < CAP_PRODUCER_CORES and not r.get("disturbed")
 
 
 # ---- aggregation ------------------------------------------------------------------------
@@ -294,6 +295,7 @@ def check_targets(agg: dict, mode: str, cases: list[str]) -> list[dict]:
                                             ("fastprod-batch", 3.0, 0.3)):
             a = get(case, client)
             label = CLIENT_LABEL[client]
+            noisy = [x for x in (a, base) if x and x["disturbed"] * 2 > x["n"]]
             for what, goal, value, higher, cap_ok in (
                 (f"{label} records/s vs confluent-kafka", rate_goal,
                  a and base and a["rate"] / base["rate"], True, client == "fastprod-batch"),
@@ -302,6 +304,8 @@ def check_targets(agg: dict, mode: str, cases: list[str]) -> list[dict]:
                 (f"{label} records/s vs kafka-python", 10.0,
                  a and kp and a["rate"] / kp["rate"], True, False),
             ):
+                if what.endswith("kafka-python"):
+                    noisy = [x for x in (a, kp) if x and x["disturbed"] * 2 > x["n"]]
                 if value is None:
                     result = "n/a"
                 elif (value >= goal) if higher else (value <= goal):
@@ -310,6 +314,8 @@ def check_targets(agg: dict, mode: str, cases: list[str]) -> list[dict]:
                     result = "broker-bound"
                 else:
                     result = "**FAIL**"
+                if higher and noisy and result != "n/a":
+                    result += " (disturbed)"
                 out.append({"case": case, "what": what,
                             "goal": f"{'>=' if higher else '<='} {goal:g}x",
                             "value": value, "result": result})
@@ -413,9 +419,9 @@ def machine_note() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} cores, shared by the broker and the producer (and nothing "
-            f"else of ours); {model}; {platform.system()} {platform.machine()}; Python "
-            f"{platform.python_version()}")
+    return (f"{os.cpu_count()} cores, shared by the broker, the producer and whatever "
+            f"else runs on the machine (see other CPU); {model}; {platform.system()} "
+            f"{platform.machine()}; Python {platform.python_version()}")
 
 
 def settings_lines(modes: list[str]) -> list[str]:
@@ -473,6 +479,7 @@ def render(runs: list[dict], args, command: str, when: str) -> str:
         f"- Date: {when}",
         f"- Machine: {machine_note()}. Every number here is the producer and the broker "
         f"competing for those cores.",
+        *summary_lines(agg, modes, cases),
         f"- Broker: {'Apache Kafka ' + vers['kafka'] + ', one KRaft node from fastprod.localkafka (heap ' + args.heap + ', its default server config), started once for the whole run' if not args.bootstrap else 'external, ' + args.bootstrap}; "
         f"a fresh topic per run: {args.partitions} partitions, replication 1, deleted after the check.",
         "- Versions: " + "; ".join(f"{k} {v}" for k, v in vers.items()),
@@ -509,11 +516,50 @@ def render(runs: list[dict], args, command: str, when: str) -> str:
         lines += ["", f"Targets ({mode}):", ""]
         lines += targets_table(check_targets(agg, mode, cases))
         lines.append("")
+    real = [r for r in runs if not r.get("na")]
+    redone = sum(1 for r in real if r.get("attempts", 1) > 1)
+    still = sum(1 for r in real if r.get("disturbed"))
+    if real:
+        lines += [
+            f"Interference: {redone} of {len(real)} runs were run again because other "
+            f"processes used more than {args.max_other:g} cores during them; {still} were "
+            f"still over it on the last try (rows say *disturbed: k/n*; a records/s target "
+            f"judged on mostly disturbed rows says *(disturbed)*). CPU per record moves "
+            f"much less under interference than records/s does.",
+            ""]
     placement = keyed_placement(runs)
     if placement:
         lines += [placement, ""]
     lines += ["![end-to-end records/s and CPU per record](e2e.png)"]
     return "\n".join(lines) + "\n"
+
+
+def summary_lines(agg: dict, modes: list[str], cases: list[str]) -> list[str]:
+    """One line per mode: the range over the cases of each fastprod ratio."""
+    out = []
+    for mode in modes:
+        parts = []
+        for client in ("fastprod-send", "fastprod-batch"):
+            cpu, rate, kp = [], [], []
+            for case in cases:
+                a, b, k = (agg.get((mode, case, c)) for c in (client, BASELINE, "kafka-python"))
+                if not a or a["na"]:
+                    continue
+                if b and not b["na"]:
+                    cpu.append(a["cpu_us"] / b["cpu_us"])
+                    rate.append(a["rate"] / b["rate"])
+                if k and not k["na"]:
+                    kp.append(a["rate"] / k["rate"])
+
+            def rng(xs):
+                return f"{min(xs):.2f}-{max(xs):.2f}x" if xs else "n/a"
+
+            parts.append(f"{CLIENT_LABEL[client]} uses {rng(cpu)} of confluent-kafka's CPU "
+                         f"per record, at {rng(rate)} its records/s and {rng(kp)} "
+                         f"kafka-python's")
+        out.append(f"- Summary ({'equal settings' if mode == 'equal' else 'client defaults'}"
+                   f", range over the {len(cases)} cases): " + "; ".join(parts) + ".")
+    return out
 
 
 def keyed_placement(runs: list[dict]) -> str:
@@ -554,7 +600,7 @@ def plot(runs: list[dict], args) -> None:
     for col, mode in enumerate(modes):
         for row, (field, ylabel, scale) in enumerate((
                 ("rate", "records/s (thousands)", 1e-3),
-                ("cpu_us", "producer CPU µs per record (lower is better)", 1.0))):
+                ("cpu_us", "producer CPU µs per record (log scale; lower is better)", 1.0))):
             ax = axes[row][col]
             for i, client in enumerate(clients):
                 xs, ys = [], []
@@ -565,20 +611,25 @@ def plot(runs: list[dict], args) -> None:
                         ys.append(a[field] * scale)
                 bars = ax.bar(xs, ys, width, label=CLIENT_LABEL[client], color=colors[client])
                 for b, y in zip(bars, ys):
-                    ax.annotate(f"{y:.0f}" if y >= 10 else f"{y:.1f}",
+                    ax.annotate(f"{y:.0f}" if y >= 10 else f"{y:.2f}",
                                 (b.get_x() + b.get_width() / 2, y), ha="center",
                                 va="bottom", fontsize=6)
+            if field == "cpu_us":
+                ax.set_yscale("log")
             ax.set_xticks(range(len(cases)), cases, fontsize=8)
             ax.set_ylabel(ylabel, fontsize=8)
             ax.set_title(f"{'equal settings' if mode == 'equal' else 'client defaults'}: "
                          f"{'throughput' if field == 'rate' else 'CPU per record'}",
                          fontsize=10)
-            if row == 0 and col == 0:
-                ax.legend(fontsize=7)
+            if field == "rate":
+                ax.set_ylim(top=ax.get_ylim()[1] * 1.08)  # room for the labels
     fig.suptitle(f"{args.records:,} x {args.value_size}-byte records, {args.partitions} "
-                 f"partitions, one local Kafka broker, {os.cpu_count()} shared cores",
+                 f"partitions, one local Kafka broker, {os.cpu_count()} shared cores (medians; see "
+                 f"bench/RESULTS.md for interference)",
                  fontsize=10)
-    fig.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(clients), fontsize=8)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(PLOT)
     plt.close(fig)
 
@@ -663,6 +714,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def reproduce_command(argv: list[str]) -> str:
+    """The command line to put in the report: without the options that only say where
+    output goes (--json, --no-write, --write, --from-json)."""
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a in ("--json", "--from-json"):
+            skip = True
+            continue
+        if a.startswith(("--json=", "--from-json=")) or a in ("--no-write", "--write"):
+            continue
+        out.append(a)
+    return "python bench/e2e.py" + "".join(" " + shlex.quote(a) for a in out)
+
+
 def build_revision(rev: str) -> tuple[str, str]:
     """git archive ``rev`` into a temp dir (reused when already built) and build its
     extensions in place; returns (dir, label)."""
@@ -683,15 +751,14 @@ def build_revision(rev: str) -> tuple[str, str]:
         if build.returncode != 0:
             sys.exit(f"building {sha[:12]} failed:\n{build.stdout[-3000:]}{build.stderr[-3000:]}")
         stamp.write_text(sha + "\n")
-    subject = subprocess.run(["git", "log", "-1", "--format=%s", sha], cwd=ROOT,
-                             capture_output=True, text=True).stdout.strip()
-    return str(dest), f"git {sha[:7]} (clean build of that commit: {subject})"
+    last = subprocess.run(["git", "log", "-1", "--format=%h %s", sha, "--", "fastprod",
+                           "setup.py"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return str(dest), f"git {sha[:7]}, a clean build of that commit (fastprod/ last changed by {last[:110]})"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    command = "python bench/e2e.py" + "".join(
-        " " + shlex.quote(a) for a in (sys.argv[1:] if argv is None else argv))
+    command = reproduce_command(sys.argv[1:] if argv is None else argv)
     t_start = time.monotonic()
     if args.from_json:
         return rerender(args)
@@ -763,7 +830,8 @@ def rerender(args) -> int:
     for r in runs:
         if not r.get("na"):
             derive(r)
-    text = render(runs, args, data["command"], data["date"])
+    text = render(runs, args, reproduce_command(shlex.split(data["command"])[2:]),
+                  data["date"])
     print(text)
     if not args.no_write:
         write_section(text)
