@@ -11,7 +11,8 @@ covers exactly one client. SPEC_JSON keys:
     warmup_topic a topic for the warm-up records (connections, metadata) before timing
     records, value_size, keyed, compression ("none" | "lz4"), chunk (send_batch size)
     broker_pid   JVM pid of the broker, or null: its /proc CPU is sampled with ours
-    profile      true: cProfile every thread of the timed part (fastprod clients)
+    profile      true (fastprod only): cProfile the timed part of the calling thread and
+                 every thread the producer starts (from its start to close)
     fastprod_root  import fastprod from this source tree (default: this checkout)
 
 The last line on stdout is one JSON object with the measurements; anything else goes to
