@@ -371,7 +371,10 @@ cdef class ProducerBatch:
                 self.callbacks = []
             self.callbacks.append((future, callback))
         self.record_count += 1
-        if self.builder._pos >= self.builder.batch_size and self.record_count > 1:
+        # (The estimated encoded size, as Java's isFull: with compression, the records
+        # times the topic's compression ratio.)
+        if (61 + (self.builder._pos - 61) * self.builder._size_factor >= self.builder.batch_size
+                and self.record_count > 1):
             # Java's isFull: no room left, so it is ready at once. A batch holding one
             # record larger than batch.size is not full in Java (its write limit is that
             # record's size estimate), so the next record closes it instead.

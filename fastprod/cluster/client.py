@@ -66,14 +66,21 @@ class NetworkClient:
         self._registered: dict[BrokerConnection, socket.socket] = {}
         self._random = random.Random()
         self._closing = False
+        self._polling = False  # the owner is in (or about to be in) select
+        self._wake_requested = False
 
     # ---- any thread ---------------------------------------------------------------
 
     def wakeup(self) -> None:
-        try:
-            self._wake_w.send(b"\0")
-        except (BlockingIOError, OSError):
-            pass  # already awake, or closing
+        # Write to the socket only if the owner sleeps in select (Java's Selector.wakeup):
+        # a write per new batch would hand the GIL to the sender thread and back each
+        # time. Flag first, then look: poll sets _polling first, then looks at the flag.
+        self._wake_requested = True
+        if self._polling:
+            try:
+                self._wake_w.send(b"\0")
+            except (BlockingIOError, OSError):
+                pass  # already awake, or closing
 
     # ---- owner thread -------------------------------------------------------------
 
@@ -176,7 +183,14 @@ class NetworkClient:
         timeout_ms = min(timeout_ms, self._next_deadline_ms(now_ms))
         if any(conn.written for conn in self._conns.values()):
             timeout_ms = 0  # acks=0 sends to complete: don't sleep first
-        events = self._selector.select(max(timeout_ms, 0) / 1000.0)
+        self._polling = True
+        if self._wake_requested:
+            timeout_ms = 0
+        self._wake_requested = False
+        try:
+            events = self._selector.select(max(timeout_ms, 0) / 1000.0)
+        finally:
+            self._polling = False
         now_ms = monotonic_ms()
         completed: list[tuple] = []
         for key, mask in events:

@@ -510,6 +510,8 @@ class ShardedProducer(ProducerFront):
                    values, keys, headers, start: int, stop: int, make_entry) -> int:
         """Write one frame of values[start:stop] (as many as fit); how many it took.
         Called with the worker's lock held."""
+        if w.records.closed:
+            raise ProducerClosedError("cannot send: the producer is closed")
         index = self._register_topic(w, topic)
         if index is None:
             return 0
@@ -749,15 +751,21 @@ class ShardedProducer(ProducerFront):
     def _teardown(self) -> None:
         self._stop.set()
         self._metadata.close()
-        if hasattr(self, "_metadata_thread"):
-            self._client.wakeup()
-            self._metadata_thread.join(5)
+        # Every thread that touches the rings stops before their memory is unmapped.
+        current = threading.current_thread()
+        for name in ("_stager_thread", "_reports_thread", "_metadata_thread"):
+            thread = getattr(self, name, None)
+            if thread is not None and thread is not current and thread.is_alive():
+                self._stager_wake.set()
+                self._client.wakeup()
+                thread.join(5)
         self._client.close()
         for w in self._workers:
             if w.process is not None and w.process.is_alive():
                 w.process.kill()
                 w.process.join()
-            w.close()
+            with w.lock:  # no send() is writing into it
+                w.close()
 
     def __enter__(self) -> "ShardedProducer":
         return self
