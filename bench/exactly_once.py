@@ -225,7 +225,7 @@ def cost_table(agg: dict, clients: list[str]) -> list[str]:
     return lines
 
 
-def render(runs: list[dict], args, command: str, when: str) -> str:
+def render(runs: list[dict], args, command: str, when: str, failures: list = ()) -> str:
     agg = aggregate(runs)
     modes = [m for m in args.modes if any(r["mode"] == m for r in runs)]
     clients = [c for c in args.clients if any(r["client"] == c for r in runs)]
@@ -281,6 +281,7 @@ def render(runs: list[dict], args, command: str, when: str) -> str:
     lines += ["", "Cost relative to (a), per client (records/s change; CPU per record added):",
               ""]
     lines += cost_table(agg, clients)
+    lines += sharded.failures_lines(list(failures))
     lines += ["", "![records/s and CPU per record per mode](eos.png)"]
     return "\n".join(lines) + "\n"
 
@@ -350,6 +351,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                          "is marked disturbed (and run again with --redo) (0.5)")
     ap.add_argument("--redo", type=int, default=0)
     ap.add_argument("--timeout", type=float, default=600, help="per run, seconds")
+    ap.add_argument("--retry-failed", type=int, default=1,
+                    help="run a crashed client process again this many times (1); the "
+                         "crash is reported either way")
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: 30,000 records, 1 repeat; RESULTS.md untouched")
     ap.add_argument("--write", action="store_true", help="write RESULTS.md/png even in --quick")
@@ -387,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"broker {broker.bootstrap} (pid {broker.pid})", file=sys.stderr, flush=True)
     warmup_topic = f"eos-warmup-{uuid.uuid4().hex[:8]}"
     runs: list[dict] = []
+    failures: list[dict] = []
     try:
         broker.create_topic(warmup_topic, args.partitions)
         plan = []
@@ -397,12 +402,15 @@ def main(argv: list[str] | None = None) -> int:
                 for client in order:
                     plan.append((mode, client, rep))
         for i, (mode, client, rep) in enumerate(plan, 1):
-            for attempt in range(1, args.redo + 2):
-                r = one_run(broker, args, mode, client, rep, warmup_topic)
-                r["attempts"] = attempt
+            for tries in range(1, args.redo + 2):
+                r = sharded.attempt(
+                    lambda: one_run(broker, args, mode, client, rep, warmup_topic),
+                    args.retry_failed, failures,
+                    f"{CLIENT_LABEL[client]}, {MODE_LABEL[mode]}, repeat {rep + 1}")
+                r["attempts"] = tries
                 other = r.get("other_cores")
                 r["disturbed"] = other is not None and other > args.max_other
-                if not r["disturbed"] or attempt > args.redo:
+                if not r["disturbed"] or tries > args.redo:
                     break
                 print(f"[{i}/{len(plan)}] {mode} {client} r{rep}: other processes used "
                       f"{other:.2f} cores; running it again", file=sys.stderr, flush=True)
@@ -412,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"CPU/rec  producer {r['cores']:.2f} cores  broker "
                   f"{fmt(r['broker_cores'])} cores  other {fmt(r['other_cores'])}  "
                   f"markers {r['markers']}", file=sys.stderr, flush=True)
+            sharded.dump_json(args.json, args, command, "(partial)", runs, failures)
     finally:
         try:
             broker.delete_topics([warmup_topic])
@@ -419,11 +428,8 @@ def main(argv: list[str] | None = None) -> int:
             pass
         broker.stop()
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    if args.json:
-        saved = {k: v for k, v in vars(args).items() if k not in ("json", "from_json")}
-        Path(args.json).write_text(json.dumps({"command": command, "date": when,
-                                               "args": saved, "runs": runs}, indent=1))
-    text = render(runs, args, command, when)
+    sharded.dump_json(args.json, args, command, when, runs, failures)
+    text = render(runs, args, command, when, failures)
     print(text)
     print(f"total {time.monotonic() - t_start:.0f} s", file=sys.stderr)
     if (args.write or not args.quick) and not args.no_write:
@@ -441,7 +447,7 @@ def rerender(args) -> int:
     runs = data["runs"]
     for r in runs:
         derive(r)
-    text = render(runs, args, data["command"], data["date"])
+    text = render(runs, args, data["command"], data["date"], data.get("failures", []))
     print(text)
     if not args.no_write:
         sharded.write_section(text, START, END)

@@ -145,6 +145,58 @@ class BenchError(RuntimeError):
     pass
 
 
+class ChildFailed(BenchError):
+    """The client process crashed (as opposed to a run that finished with a wrong
+    count): recorded, reported, and tried again up to --retry-failed times."""
+
+    def __init__(self, message: str, stderr: str) -> None:
+        super().__init__(message)
+        self.stderr = stderr
+
+
+def failure_summary(stderr: str) -> str:
+    """The innermost frame and the exception line of a child's traceback."""
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    frames = [ln.strip() for ln in lines if ln.strip().startswith("File ")]
+    last = lines[-1].strip() if lines else "?"
+    return (f"{last} (at {frames[-1]})" if frames else last)[:400]
+
+
+def attempt(fn, retries: int, failures: list, what: str):
+    """fn(), tried again up to ``retries`` times when its child crashes; every crash is
+    appended to ``failures`` (and reported)."""
+    for k in range(retries + 1):
+        try:
+            return fn()
+        except ChildFailed as e:
+            summary = failure_summary(e.stderr)
+            failures.append({"run": what, "error": summary, "stderr": e.stderr[-3000:]})
+            print(f"!!!!! {what}: the client process failed: {summary}"
+                  + ("; trying again" if k < retries else ""), file=sys.stderr, flush=True)
+            if k == retries:
+                raise
+
+
+def failures_lines(failures: list) -> list[str]:
+    if not failures:
+        return []
+    lines = ["", "### Failed runs", "",
+             f"{len(failures)} run(s) crashed and were run again (the table has the rerun); "
+             "each is a fastprod (or client) bug to look at:", ""]
+    for f in failures:
+        lines.append(f"- {f['run']}: `{f['error']}`")
+    return lines
+
+
+def dump_json(path: str | None, args, command: str, when: str, runs: list,
+              failures: list) -> None:
+    if not path:
+        return
+    saved = {k: v for k, v in vars(args).items() if k not in ("json", "from_json")}
+    Path(path).write_text(json.dumps({"command": command, "date": when, "args": saved,
+                                      "runs": runs, "failures": failures}, indent=1))
+
+
 class Broker:
     """Our own LocalKafka, or an external one (--bootstrap); topics, offsets, cleanup."""
 
@@ -256,8 +308,8 @@ def run_child(script: Path, spec: dict, timeout: float) -> dict:
                           timeout=timeout, cwd=ROOT)
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
     if proc.returncode != 0 or not lines:
-        raise BenchError(f"{spec['client']} on {spec['topic']} failed (exit "
-                         f"{proc.returncode}):\n{proc.stderr[-4000:]}")
+        raise ChildFailed(f"{spec['client']} on {spec['topic']} failed (exit "
+                          f"{proc.returncode}):\n{proc.stderr[-4000:]}", proc.stderr)
     out = json.loads(lines[-1])
     out["stderr"] = proc.stderr[-2000:]
     return out
@@ -426,10 +478,17 @@ def check_targets(agg: dict, cases: list[str], workers: list[int]) -> list[dict]
             v = two["rate"] / one["rate"]
             result = verdict(v, GZIP_SCALING, True)
             busy = one.get("worker_busy")
+            ncpu = os.cpu_count() or 1
+            used = sum(two.get(f) or 0.0 for f in ("cores", "broker_cores", "other_cores"))
             if result != "pass" and busy is not None and busy < WORKER_BOUND:
                 result += (f" (the 1-worker run was not worker-bound: its worker was busy "
                            f"{busy:.0%} of the time; the shared cores and the broker were "
                            f"the limit, so a second worker had little to take over)")
+            elif result != "pass" and used >= 0.9 * ncpu:
+                result += (f" (no core for a second worker: during the 2-worker runs the "
+                           f"producer used {two['cores']:.2f} cores, the broker "
+                           f"{fmt(two['broker_cores'])}, other processes "
+                           f"{fmt(two['other_cores'])}, of {ncpu})")
             out.append({"target": f"records/s, 2 workers vs 1 worker, {case_label(case)}",
                         "goal": f">= {GZIP_SCALING}x", "value": v, "unit": "x",
                         "result": result})
@@ -502,9 +561,10 @@ def build_revision(rev: str) -> tuple[str, str]:
         if build.returncode != 0:
             sys.exit(f"building {sha[:12]} failed:\n{build.stdout[-3000:]}{build.stderr[-3000:]}")
         stamp.write_text(sha + "\n")
-    subject = subprocess.run(["git", "log", "-1", "--format=%s", sha], cwd=ROOT,
-                             capture_output=True, text=True).stdout.strip()
-    return str(dest), f"git {sha[:7]}, a clean build of that commit ({subject[:90]})"
+    last = subprocess.run(["git", "log", "-1", "--format=%h %s", sha, "--", "fastprod",
+                           "setup.py"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    return str(dest), (f"git {sha[:7]}, a clean build of that commit (fastprod/ last changed "
+                       f"by {last[:100]})")
 
 
 def resolve_fastprod(args) -> None:
@@ -553,8 +613,8 @@ def machine_note() -> str:
                 break
     except OSError:
         pass
-    return (f"{os.cpu_count()} cores, shared by the broker, the producer (parent and "
-            f"workers) and other engineers' test runs; {model}; {platform.system()} "
+    return (f"{os.cpu_count()} cores, shared by the broker, the client being measured and "
+            f"other engineers' test runs; {model}; {platform.system()} "
             f"{platform.machine()}; Python {platform.python_version()}")
 
 
@@ -672,7 +732,7 @@ def targets_table(targets: list[dict]) -> list[str]:
     return lines
 
 
-def render(runs: list[dict], args, command: str, when: str) -> str:
+def render(runs: list[dict], args, command: str, when: str, failures: list = ()) -> str:
     agg = aggregate(runs)
     cases = [case_name(c, s) for s in args.sizes for c in args.codecs
              if any(r["case"] == case_name(c, s) for r in runs)]
@@ -714,8 +774,9 @@ def render(runs: list[dict], args, command: str, when: str) -> str:
         f"`produce(topic, v)` + `poll(0)` per record (on BufferError `poll(0.1)` and retry), "
         f"then `flush()`. {WARMUP_NOTE} Medians of {reps} repeat(s), each client in a "
         f"fresh process per run, the client order rotated per repeat.",
-        f"- Settings, the same semantics for all: fastprod `{json.dumps(fp_cfg)}` + "
-        f"`compression.type` (enable.idempotence left at its default, true); confluent-kafka "
+        f"- Settings, the same semantics for all (CODEC = the case's codec; fastprod gets "
+        f"no compression.type for none): fastprod `{json.dumps(fp_cfg)}` "
+        f"(enable.idempotence left at its default, true); confluent-kafka "
         f"`{json.dumps(cf_cfg)}`. Default codec levels: gzip 6 (zlib default, Java's -1) "
         f"in both; zstd 3 in both; lz4 fast in both.",
         "- Measured over first send to end of flush: records/s and MB/s (value bytes); "
@@ -762,7 +823,7 @@ def render(runs: list[dict], args, command: str, when: str) -> str:
     lines += breakdown_table(agg, cases, lambda case: clients_for(case, workers, True))
     lines += [
         "",
-        f"### Projection for more cores",
+        "### Projection for more cores",
         "",
         "rate(N) = min(1 / parent cost, N / worker cost), from the CPU costs per record "
         f"measured with the most workers (w={max(workers)}): the parent is one process "
@@ -779,6 +840,7 @@ def render(runs: list[dict], args, command: str, when: str) -> str:
     lines += projection_table(agg, cases, workers)
     lines += ["", "### Targets", ""]
     lines += targets_table(check_targets(agg, cases, workers))
+    lines += failures_lines(list(failures))
     lines += ["", "![ShardedProducer records/s, CPU per record and projection](sharded.png)"]
     return "\n".join(lines) + "\n"
 
@@ -946,6 +1008,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--redo", type=int, default=0,
                     help="run a disturbed run again, at most this many times (0)")
     ap.add_argument("--timeout", type=float, default=600, help="per run, seconds")
+    ap.add_argument("--retry-failed", type=int, default=1,
+                    help="run a crashed client process again this many times (1); the "
+                         "crash is reported either way")
     ap.add_argument("--quick", action="store_true",
                     help="smoke test: 30,000 / 10,000 records, 1 repeat; RESULTS.md untouched")
     ap.add_argument("--write", action="store_true", help="write RESULTS.md/png even in --quick")
@@ -996,6 +1061,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.partitions} partitions", file=sys.stderr, flush=True)
     warmup_topic = f"sh-warmup-{uuid.uuid4().hex[:8]}"
     runs: list[dict] = []
+    failures: list[dict] = []
     try:
         broker.create_topic(warmup_topic, args.partitions)
         if args.profile:
@@ -1010,12 +1076,14 @@ def main(argv: list[str] | None = None) -> int:
                 for client in clients[k:] + clients[:k]:
                     plan.append((case, client, rep))
         for i, (case, client, rep) in enumerate(plan, 1):
-            for attempt in range(1, args.redo + 2):
-                r = one_run(broker, args, case, client, rep, warmup_topic)
-                r["attempts"] = attempt
+            for tries in range(1, args.redo + 2):
+                r = attempt(lambda: one_run(broker, args, case, client, rep, warmup_topic),
+                            args.retry_failed, failures, f"{client_label(client)}, "
+                            f"{case_label(case)}, repeat {rep + 1}")
+                r["attempts"] = tries
                 other = r.get("other_cores")
                 r["disturbed"] = other is not None and other > args.max_other
-                if not r["disturbed"] or attempt > args.redo:
+                if not r["disturbed"] or tries > args.redo:
                     break
                 print(f"[{i}/{len(plan)}] {case} {client} r{rep}: other processes used "
                       f"{other:.2f} cores; running it again", file=sys.stderr, flush=True)
@@ -1025,6 +1093,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"parent {r['parent_us']:.2f} µs/rec  workers {fmt(r['worker_us'])} µs/rec  "
                   f"broker {fmt(r['broker_cores'])} cores  other {fmt(r['other_cores'])}",
                   file=sys.stderr, flush=True)
+            dump_json(args.json, args, command, "(partial)", runs, failures)
     finally:
         try:
             broker.delete_topics([warmup_topic])
@@ -1032,11 +1101,8 @@ def main(argv: list[str] | None = None) -> int:
             pass
         broker.stop()
     when = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    if args.json:
-        saved = {k: v for k, v in vars(args).items() if k not in ("json", "from_json")}
-        Path(args.json).write_text(json.dumps({"command": command, "date": when,
-                                               "args": saved, "runs": runs}, indent=1))
-    text = render(runs, args, command, when)
+    dump_json(args.json, args, command, when, runs, failures)
+    text = render(runs, args, command, when, failures)
     print(text)
     print(f"total {time.monotonic() - t_start:.0f} s", file=sys.stderr)
     if (args.write or not args.quick) and not args.no_write:
@@ -1054,7 +1120,7 @@ def rerender(args) -> int:
     runs = data["runs"]
     for r in runs:
         derive(r)
-    text = render(runs, args, data["command"], data["date"])
+    text = render(runs, args, data["command"], data["date"], data.get("failures", []))
     print(text)
     if not args.no_write:
         write_section(text)
