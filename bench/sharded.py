@@ -958,7 +958,9 @@ def profile(broker: Broker, args, warmup_topic: str) -> int:
     case = args.profile
     client = args.profile_client or f"sharded-w{max(args.workers)}"
     directory = tempfile.mkdtemp(prefix="fastprod-sharded-prof-")
-    r = one_run(broker, args, case, client, 0, warmup_topic, profile_dir=directory)
+    r = attempt(lambda: one_run(broker, args, case, client, 0, warmup_topic,
+                                profile_dir=directory),
+                args.retry_failed, [], f"{client_label(client)}, {case_label(case)}, profiled")
     print(f"{client_label(client)} {case_label(case)}, {r['records']:,} records, under "
           f"cProfile (slower than unprofiled): {fmt_rate(r['rate'])} rec/s, parent "
           f"{r['parent_us']:.2f} µs/rec, workers {fmt(r['worker_us'])} µs/rec; per thread "
