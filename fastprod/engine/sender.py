@@ -224,7 +224,7 @@ class Sender:
             self._send_produce_request(node_id, node_batches, now_ms)
         poll_timeout_ms = min(result.next_ready_check_delay_ms, not_ready_timeout_ms,
                               self._next_expiry_ms(now_ms))
-        if ready_nodes and self.accumulator.has_undrained():
+        if batches and self.accumulator.has_undrained():
             poll_timeout_ms = 0  # more to send as soon as the requests are out
         return max(poll_timeout_ms, 0)
 

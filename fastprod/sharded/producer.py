@@ -448,7 +448,7 @@ class ShardedProducer(ProducerFront):
         placed: set[int] = set()
         for w in self._workers:
             with w.lock:
-                for entry in w.pending.values():
+                for entry in list(w.pending.values()):  # (reports remove entries meanwhile)
                     if entry.future is future:
                         placed.update(entry.indices)
         return placed
@@ -697,7 +697,7 @@ class ShardedProducer(ProducerFront):
                 for where, run in list(w.runs.items()):
                     waiting += run.futures[run.start:]
                     self._frame_run(w, where)
-                for entry in w.pending.values():
+                for entry in list(w.pending.values()):  # (reports remove entries meanwhile)
                     waiting += entry.waitables()
             w.send_control({"t": "flush"})
             w.wake_worker()
