@@ -98,11 +98,6 @@ class CoordinatorRetryStall(Exception):
     0, so a transaction that goes on sending records does not stall."""
 
 
-STALL_REASON = ("fastprod bug: a transactional request retried after CONCURRENT_TRANSACTIONS "
-                "is never sent again (the sender's poll is not bounded by the retry backoff); "
-                "see CoordinatorRetryStall")
-
-
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
@@ -421,7 +416,6 @@ def _check_read(records: list[readers.Record], want: list[Rec], what: str) -> No
         last_seq[r.partition] = rec.seq
 
 
-@pytest.mark.xfail(raises=CoordinatorRetryStall, strict=False, reason=STALL_REASON)
 def test_read_committed_sees_exactly_the_committed_records(kafka, producers):
     topic = unique("txn-mixed")
     partitions = 4
@@ -866,7 +860,6 @@ def test_a_fenced_producer_refuses_every_call(kafka, producers):
     p2.commit_transaction(CALL_TIMEOUT)
 
 
-@pytest.mark.xfail(raises=CoordinatorRetryStall, strict=False, reason=STALL_REASON)
 def test_abortable_error_then_abort_then_a_new_transaction(kafka, producers):
     """A record over the topic's max.message.bytes fails in the broker: the transaction
     can no longer commit (nor send, nor take offsets), abort works, and the next
@@ -986,19 +979,6 @@ def transaction_coordinator(kafka, transactional_id: str) -> int:
     return next(p.leader for p in md.partitions if p.partition == index)
 
 
-COORDINATOR_CRASH_REASON = (
-    "fastprod bugs: after the coordinator's broker dies, EndTxn is lost. Either (1) its "
-    "retry after the coordinator lookup is never sent (Outcome.LOOKUP also waits "
-    "retry.backoff.ms, then the sender's poll is unbounded: CoordinatorRetryStall), or (2) "
-    "a sender round fails in NetworkClient._connect with KeyError 'FD n is already "
-    "registered' (logged as 'unexpected error in the fastprod sender thread'): "
-    "BrokerConnection.finish_connect closes the socket of a refused connection and sets "
-    "sock=None before NetworkClient._unregister runs, so the selector keeps a stale key for "
-    "that fd number and the next socket reusing the number cannot be registered; the "
-    "EndTxn that next_request had already taken then stays _in_flight_request forever")
-
-
-@pytest.mark.xfail(raises=KafkaTimeoutError, strict=False, reason=COORDINATOR_CRASH_REASON)
 def test_commit_survives_a_transaction_coordinator_crash(kafka_cluster3, producers):
     """SIGKILL the transaction coordinator's broker between the last record and the
     commit: the producer finds the new coordinator (the __transaction_state partition has
@@ -1050,15 +1030,13 @@ def test_invalid_producer_epoch_on_produce_is_abortable(kafka, producers):
         p1.abort_transaction(CALL_TIMEOUT)
 
 
-# ---- fastprod bugs -----------------------------------------------------------------------
+# ---- regressions: coordinator retries -----------------------------------------------------
 #
 # Each of these repeats its race until the broker answers CONCURRENT_TRANSACTIONS at least
-# once, so the stall shows (XFAIL) whenever the bug is there. How often one round hits
-# the race depends on timing (20-100 % per round here), so they are not strict: an XPASS
-# means no round met CONCURRENT_TRANSACTIONS or the bug is fixed.
+# once; a transactional request retried after it used to be never sent again (the
+# sender's poll was not bounded by the retry backoff), and the call stalled.
 
 
-@pytest.mark.xfail(strict=False, raises=CoordinatorRetryStall, reason=STALL_REASON)
 def test_offsets_only_transaction_right_after_a_commit(kafka, producers):
     """commit_transaction(), then at once a transaction with only offsets: the
     AddOffsetsToTxn meets the previous transaction's markers (CONCURRENT_TRANSACTIONS)
@@ -1080,7 +1058,6 @@ def test_offsets_only_transaction_right_after_a_commit(kafka, producers):
         end_transaction(producer, commit=True)
 
 
-@pytest.mark.xfail(strict=False, raises=CoordinatorRetryStall, reason=STALL_REASON)
 def test_abort_after_a_failed_send_completes(kafka, producers):
     """A failed batch makes the abort bump the epoch: InitProducerId right after the
     EndTxn, which the coordinator answers CONCURRENT_TRANSACTIONS until its abort markers
