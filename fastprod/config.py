@@ -997,6 +997,27 @@ def _restore(values: dict[str, Any], originals: dict[str, Any]) -> ProducerConfi
     return config
 
 
+def import_module_attr(spec: str, key: str) -> Any:
+    """The object named by ``"module:Name"`` (Name may be dotted) for config ``key``;
+    ConfigError naming the key and what went wrong. Shared by the serializer and
+    partitioner resolvers, which take only this form."""
+    module_name, _, attr_path = spec.partition(":")
+    if not module_name or not attr_path:
+        raise ConfigError(f"{key}: {spec!r} is not of the form 'module:Name'")
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(f"{key}: cannot import module {module_name!r} "
+                          f"(from {spec!r}): {exc}") from exc
+    for part in attr_path.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConfigError(f"{key}: module {module_name!r} has no attribute "
+                              f"{attr_path!r} (from {spec!r})") from None
+    return obj
+
+
 def _import_object(key: str, spec: Any) -> Any:
     """A class or callable named by "module:Name" or "package.module.Name"."""
     if not isinstance(spec, str):

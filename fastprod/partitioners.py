@@ -54,7 +54,6 @@ from __future__ import annotations
 
 import bisect
 import difflib
-import importlib
 import itertools
 import logging
 import random
@@ -63,6 +62,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional, Sequence
 
 from fastprod.cluster.snapshot import ClusterSnapshot
+from fastprod.config import import_module_attr
 from fastprod.errors import ConfigError
 from fastprod._ext.accumulate import StickyState
 from fastprod.kernels import partition_for_key
@@ -449,24 +449,6 @@ def _describe(obj: Any) -> str:
     return f"{module}.{name}" if module and module != "builtins" else name
 
 
-def _import_object(spec: str) -> Any:
-    module_name, _, attr_path = spec.partition(":")
-    if not module_name or not attr_path:
-        raise ConfigError(f"partitioner.class: {spec!r} is not of the form 'module:Name'")
-    try:
-        obj = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"partitioner.class: cannot import module {module_name!r} "
-                          f"(from {spec!r}): {exc}") from exc
-    for part in attr_path.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ConfigError(f"partitioner.class: module {module_name!r} has no attribute "
-                              f"{attr_path!r} (from {spec!r})") from None
-    return obj
-
-
 def _from_string(spec: str) -> Any:
     cls = _BUILTIN_CLASSES.get(spec)
     if cls is not None:
@@ -480,7 +462,7 @@ def _from_string(spec: str) -> Any:
             f"partitioner.class: {spec!r} was removed in Kafka 4.0; leave partitioner.class "
             "unset to get the default partitioning (murmur2 of the key, else sticky)")
     if ":" in spec:
-        return _import_object(spec)
+        return import_module_attr(spec, "partitioner.class")
     choices = sorted(_BUILTIN_CLASSES)
     close = difflib.get_close_matches(spec, choices, n=3)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""

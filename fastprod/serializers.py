@@ -56,7 +56,6 @@ may be shared by all threads.
 from __future__ import annotations
 
 import difflib
-import importlib
 import json
 import numbers
 import operator
@@ -64,6 +63,7 @@ import struct
 import uuid
 from typing import Any, Callable, Optional
 
+from fastprod.config import import_module_attr
 from fastprod.errors import ConfigError
 
 __all__ = [
@@ -348,30 +348,12 @@ def _wrap_custom(fn: Callable[[Any], Any], is_key: bool) -> Serializer:
     return _mark(serialize, label)
 
 
-def _import_object(spec: str, key: str) -> Any:
-    module_name, _, attr_path = spec.partition(":")
-    if not module_name or not attr_path:
-        raise ConfigError(f"{key}: {spec!r} is not of the form 'module:Name'")
-    try:
-        obj = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"{key}: cannot import module {module_name!r} "
-                          f"(from {spec!r}): {exc}") from exc
-    for part in attr_path.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ConfigError(f"{key}: module {module_name!r} has no attribute "
-                              f"{attr_path!r} (from {spec!r})") from None
-    return obj
-
-
 def _from_string(spec: str, is_key: bool, key: str) -> Serializer:
     name = _ALIASES.get(spec) or _ALIASES.get(spec.lower())
     if name is not None:
         return _builtin(name, is_key)
     if ":" in spec:
-        return _from_object(_import_object(spec, key), is_key, key, spec)
+        return _from_object(import_module_attr(spec, key), is_key, key, spec)
     close = difflib.get_close_matches(spec, BUILTIN_NAMES, n=3)
     hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     raise ConfigError(
