@@ -22,7 +22,9 @@ from fastprod.errors import (
     RecordTooLargeError,
 )
 from fastprod.kernels import max_bytes_len, split_by_key_partition
-from fastprod.partitioners import record_partition
+from fastprod.interceptors import Interceptors
+from fastprod.partitioners import PartitionerConfig, record_partition, resolve_partitioner
+from fastprod.serializers import is_bytes_passthrough, resolve_serializer
 
 log = logging.getLogger("fastprod")
 
@@ -37,6 +39,21 @@ class ProducerFront:
     _value_passthrough, _partitioner, _partitioner_config, _interceptors, and
     ``_wakeup()`` (nudge whoever fetches metadata).
     """
+
+    def _setup_front(self, cfg) -> None:
+        """The caller-side settings both producers take from a ProducerConfig."""
+        self.client_id = cfg.client_id  # "producer-N" unless set, as in Java
+        self._key_serializer = resolve_serializer(cfg.key_serializer, is_key=True)
+        self._value_serializer = resolve_serializer(cfg.value_serializer, is_key=False)
+        self._key_passthrough = is_bytes_passthrough(self._key_serializer)
+        self._value_passthrough = is_bytes_passthrough(self._value_serializer)
+        self._partitioner = resolve_partitioner(cfg.partitioner_class, cfg.as_dict())
+        self._partitioner_config = PartitionerConfig.from_config(cfg)
+        self._interceptors = Interceptors.from_config(cfg.resolve("interceptor.classes"),
+                                                      cfg.as_dict())
+        self._max_block_ms = cfg.max_block_ms
+        self._max_request_size = cfg.max_request_size
+        self._buffer_memory = cfg.buffer_memory
 
     def _prepare(self, topic: str, value: Any, key: Any, partition: int | None,
                  timestamp: int | None, headers: Headers | None, now_ms: int):

@@ -36,14 +36,8 @@ from fastprod.errors import (
     KafkaTimeoutError,
     ProducerClosedError,
 )
-from fastprod.interceptors import Interceptors, ProducerRecord
-from fastprod.partitioners import (
-    PartitionerConfig,
-    record_partition,
-    resolve_partitioner,
-    uses_on_new_batch,
-)
-from fastprod.serializers import is_bytes_passthrough, resolve_serializer
+from fastprod.interceptors import ProducerRecord
+from fastprod.partitioners import record_partition, uses_on_new_batch
 
 log = logging.getLogger("fastprod")
 
@@ -70,19 +64,8 @@ class Producer(ProducerFront):
 
     def __init__(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         cfg = self.config = ProducerConfig(config, **kwargs)
-        self.client_id = cfg.client_id  # "producer-N" unless set, as in Java
-        self._key_serializer = resolve_serializer(cfg.key_serializer, is_key=True)
-        self._value_serializer = resolve_serializer(cfg.value_serializer, is_key=False)
-        self._key_passthrough = is_bytes_passthrough(self._key_serializer)
-        self._value_passthrough = is_bytes_passthrough(self._value_serializer)
-        self._partitioner = resolve_partitioner(cfg.partitioner_class, cfg.as_dict())
+        self._setup_front(cfg)
         self._abort_on_new_batch = uses_on_new_batch(self._partitioner)
-        self._interceptors = Interceptors.from_config(cfg.resolve("interceptor.classes"),
-                                                      cfg.as_dict())
-        self._partitioner_config = PartitionerConfig.from_config(cfg)
-        self._max_block_ms = cfg.max_block_ms
-        self._max_request_size = cfg.max_request_size
-        self._buffer_memory = cfg.buffer_memory
 
         engine = self._engine = build_engine(cfg, build_metadata(cfg))
         self._metadata = engine.metadata

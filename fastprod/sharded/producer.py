@@ -54,10 +54,8 @@ from fastprod.errors import (
     WorkerLostError,
 )
 from fastprod.front import Headers, ProducerFront, failed
-from fastprod.interceptors import Interceptors
 from fastprod.kernels import murmur2, partition_for_key
-from fastprod.partitioners import BuiltInPartitioner, PartitionerConfig, resolve_partitioner
-from fastprod.serializers import is_bytes_passthrough, resolve_serializer
+from fastprod.partitioners import BuiltInPartitioner
 from fastprod.sharded import wire
 from fastprod.sharded.worker import WorkerSpec, main as worker_main
 
@@ -192,19 +190,9 @@ class ShardedProducer(ProducerFront):
         count = (os.cpu_count() or 1) if workers is None else workers
         if type(count) is not int or count < 1:
             raise ConfigError(f"workers must be a positive int, not {workers!r}")
-        self.client_id = cfg.client_id
-        self._key_serializer = resolve_serializer(cfg.key_serializer, is_key=True)
-        self._value_serializer = resolve_serializer(cfg.value_serializer, is_key=False)
-        self._key_passthrough = is_bytes_passthrough(self._key_serializer)
-        self._value_passthrough = is_bytes_passthrough(self._value_serializer)
-        self._partitioner = resolve_partitioner(cfg.partitioner_class, cfg.as_dict())
-        self._partitioner_config = PartitionerConfig.from_config(cfg)
-        self._interceptors = Interceptors.from_config(cfg.resolve("interceptor.classes"),
-                                                      cfg.as_dict())
+        self._setup_front(cfg)
         if self._interceptors is not None:
             raise ConfigError("interceptor.classes is not supported by ShardedProducer yet")
-        self._max_block_ms = cfg.max_block_ms
-        self._max_request_size = cfg.max_request_size
         self._batch_size = max(cfg.batch_size, 1)
         ring_bytes = max(_MIN_RING_BYTES, _next_pow2(cfg.buffer_memory // count))
         self._buffer_memory = ring_bytes - 64  # one record must fit a ring
