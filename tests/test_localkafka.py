@@ -254,10 +254,24 @@ def test_kill_and_restart_a_node(kafka_cluster3: LocalKafka) -> None:
     assert k.healthy and probe.metadata("127.0.0.1", k.node(3).port).broker_ids == {1, 2, 3}
 
 
+def _wait_stopped(pid: int, timeout: float = 5.0) -> None:
+    """SIGSTOP takes effect asynchronously: wait until the kernel shows the JVM stopped,
+    so a request already being answered cannot make the probe below succeed."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/stat") as f:
+            if f.read().rsplit(")", 1)[1].split()[0] in ("T", "t"):
+                time.sleep(0.2)  # let an in-flight answer drain before probing
+                return
+        time.sleep(0.01)
+    raise AssertionError(f"process {pid} did not stop within {timeout} s")
+
+
 @pytest.mark.integration
 def test_paused_node_is_resumed_by_ensure_running(kafka_cluster3: LocalKafka) -> None:
     k = kafka_cluster3
     k.kill(3, signal.SIGSTOP)  # a hung broker: the port accepts but nobody answers
+    _wait_stopped(k.node(3).pid)
     assert not k.healthy
     with pytest.raises(probe.ProbeError):
         probe.metadata("127.0.0.1", k.node(3).port, timeout=0.5)
