@@ -454,7 +454,7 @@ def test_order_and_exactly_once_read_by_java(kafka):
         t1 = wall_ms()
         w.collect(timeout=0)
         # both workers got records (6 partitions over 2 workers)
-        assert all(h.next_id > 0 for h in p._workers), [h.next_id for h in p._workers]
+        assert all(h.shard.next_id > 0 for h in p._workers), [h.shard.next_id for h in p._workers]
     records = java_read(kafka.bootstrap_servers, topic, len(w.expected))
     check_exactly_once("sharded/java", w.expected, records, partitions, t0, t1)
     w.check_callbacks()

@@ -62,9 +62,8 @@ cdef class FastLock:
     """A mutex C code can take in nanoseconds; Python uses it as ``with lock:``.
 
     Waiting for it releases the GIL, so a thread blocked here never stops the holder.
+    (Declared, with take and give, in accumulate.pxd for ShardedProducer's shard.pyx.)
     """
-
-    cdef PyThread_type_lock _lock
 
     def __cinit__(self):
         self._lock = PyThread_allocate_lock()
@@ -74,14 +73,6 @@ cdef class FastLock:
     def __dealloc__(self):
         if self._lock != NULL:
             PyThread_free_lock(self._lock)
-
-    cdef inline void take(self):
-        if not PyThread_acquire_lock(self._lock, NOWAIT_LOCK):
-            with nogil:
-                PyThread_acquire_lock(self._lock, WAIT_LOCK)
-
-    cdef inline void give(self):
-        PyThread_release_lock(self._lock)
 
     def __enter__(self):
         self.take()
@@ -260,6 +251,7 @@ cdef class RecordFuture:
         return f"<RecordFuture {where} {state}>"
 
 
+@cython.boundscheck(True)
 def complete_futures(list futures, list callbacks, list positions, Py_ssize_t start,
                      int64_t base_offset, int64_t log_append_time, error, dict errors):
     """Complete ``futures[i]`` for each i in ``positions`` as records written at

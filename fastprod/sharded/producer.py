@@ -34,6 +34,7 @@ from typing import Any
 
 from fastprod._ext.accumulate import complete_futures
 from fastprod._ext.ring import Ring
+from fastprod._ext.shard import Pending, Shard
 from fastprod.clock import monotonic_ms, wall_ms
 from fastprod.cluster.client import ClientOptions, NetworkClient
 from fastprod.cluster.connection import SocketOptions
@@ -73,48 +74,6 @@ _PARENT_ONLY = {"key.serializer", "value.serializer", "partitioner.class",
                 "interceptor.classes"}
 
 
-class _Pending:
-    """Records of one frame sent to a worker, waiting for its reports: either a run of
-    send() records (``futures``, one RecordFuture each) or a slice of one send_batch()
-    (``future``, a BatchFuture, and the records' input ``indices``)."""
-
-    __slots__ = ("future", "futures", "callbacks", "indices", "count", "done", "topic")
-
-    def __init__(self, topic: str, count: int, future=None, indices=None, futures=None,
-                 callbacks=None) -> None:
-        self.topic = topic
-        self.future = future
-        self.futures = futures
-        self.callbacks = callbacks
-        self.indices = indices
-        self.count = count
-        self.done = bytearray(count)  # reports can repeat after a worker restart
-
-    def waitables(self) -> list:
-        return [self.future] if self.futures is None else self.futures
-
-
-class _Run:
-    """Consecutive send() records for one partition and millisecond, staged in the
-    parent and framed together: one frame, one report per batch, instead of one each
-    (a stager thread frames what waits after about a millisecond)."""
-
-    __slots__ = ("topic", "partition", "timestamp", "values", "keys", "headers", "futures",
-                 "callbacks", "has_key", "has_headers", "start")
-
-    def __init__(self, topic: str, partition: int, timestamp: int) -> None:
-        self.topic = topic
-        self.partition = partition
-        self.timestamp = timestamp
-        self.values: list = []
-        self.keys: list = []
-        self.headers: list = []
-        self.futures: list = []
-        self.callbacks: list = []
-        self.has_key = self.has_headers = False
-        self.start = 0  # records before this are already framed
-
-
 class _WorkerHandle:
     """The parent's side of one worker: its rings, pipes, process and pending frames."""
 
@@ -128,13 +87,10 @@ class _WorkerHandle:
             name=f"fp-{os.getpid()}-{tag}-a{index}")
         self.records = Ring(self.records_shm.buf, create=True)
         self.reports = Ring(self.reports_shm.buf, create=True)
-        self.lock = threading.Lock()  # one writer at a time into the records ring
+        # staged send() records, frames awaiting reports, registered topics
+        self.shard = Shard(self.records, _RUN_MAX, _topic_frame)
+        self.pending: dict[int, Pending] = self.shard.pending
         self.control_lock = threading.Lock()
-        self.next_id = 0
-        self.pending: dict[int, _Pending] = {}
-        # send() records staged per partition, framed together (see _Run)
-        self.runs: dict[tuple[str, int], _Run] = {}
-        self.topics: dict[str, int] = {}  # topic -> index, as registered in this ring
         self.process = None
         self.control = self.wake = self.parent_wake = None
         self.generation = 0
@@ -249,8 +205,8 @@ class ShardedProducer(ProducerFront):
         report_recv, report_send = ctx.Pipe(duplex=False)
         config = dict(self._worker_config)
         config["client.id"] = f"{self.client_id}-w{w.index}"
-        with w.lock:
-            topics = {index: topic for topic, index in w.topics.items()}
+        with w.shard.lock:
+            topics = {index: topic for topic, index in w.shard.topics.items()}
         spec = WorkerSpec(index=w.index, generation=w.generation, config=config,
                           records_name=w.records_shm.name, reports_name=w.reports_shm.name,
                           control=child_control, wake=wake_recv, parent_wake=report_send,
@@ -323,48 +279,14 @@ class ShardedProducer(ProducerFront):
                               -1 if key_bytes is None else len(key_bytes),
                               -1 if value_bytes is None else len(value_bytes))
         deadline = None
-        where = (topic, p)
-        while True:
-            with w.lock:
-                run = w.runs.get(where)
-                if run is not None and run.timestamp != timestamp:
-                    self._frame_run(w, where)
-                    run = w.runs.get(where)
-                if run is None or len(run.values) - run.start < _RUN_MAX:
-                    if run is None:
-                        run = w.runs[where] = _Run(topic, p, timestamp)
-                    run.values.append(value_bytes)
-                    run.keys.append(key_bytes)
-                    run.headers.append(headers or None)
-                    run.has_key |= key_bytes is not None
-                    run.has_headers |= bool(headers)
-                    run.futures.append(future)
-                    run.callbacks.append(on_delivery)
-                    if len(run.values) - run.start >= _RUN_MAX:
-                        self._frame_run(w, where)
-                    break
+        while not w.shard.stage(topic, p, timestamp, value_bytes, key_bytes, headers or None,
+                                future, on_delivery):
             if deadline is None:
                 deadline = time.monotonic() + remaining_ms / 1000.0
             self._wait_for_ring(w, deadline)
         if not self._stager_wake.is_set():
             self._stager_wake.set()
         return future
-
-    def _frame_run(self, w: _WorkerHandle, where: tuple[str, int]) -> None:
-        """Frame what a staged run holds, as far as the ring takes it (lock held)."""
-        run = w.runs[where]
-        self._metadata.touch(run.topic, monotonic_ms())  # in use: keep its metadata
-        while run.start < len(run.values):
-            written = self._try_frame(
-                w, run.topic, run.partition, run.timestamp, run.values,
-                run.keys if run.has_key else None, run.headers if run.has_headers else None,
-                run.start, len(run.values),
-                lambda count, at: _Pending(run.topic, count, futures=run.futures[at:at + count],
-                                           callbacks=run.callbacks[at:at + count]))
-            if not written:
-                return  # the ring is full: the rest waits in the run
-            run.start += written
-        del w.runs[where]
 
     def _run_stager(self) -> None:
         """Frame staged send() records about a millisecond after they were staged."""
@@ -379,11 +301,8 @@ class ShardedProducer(ProducerFront):
         """Frame every staged run; True if some records are still waiting."""
         left = False
         for w in self._workers:
-            if w.runs:
-                with w.lock:
-                    for where in list(w.runs):
-                        self._frame_run(w, where)
-                    left |= bool(w.runs)
+            if w.shard.runs:
+                left |= w.shard.frame_runs()
                 w.wake_worker()
         return left
 
@@ -435,10 +354,11 @@ class ShardedProducer(ProducerFront):
         will report them, so a failure of the call must not fail them too."""
         placed: set[int] = set()
         for w in self._workers:
-            with w.lock:
-                for entry in list(w.pending.values()):  # (reports remove entries meanwhile)
-                    if entry.future is future:
-                        placed.update(entry.indices)
+            with w.shard.lock:
+                entries = list(w.pending.values())  # (reports remove entries meanwhile)
+            for entry in entries:
+                if entry.future is future:
+                    placed.update(entry.indices)
         return placed
 
     def _send_sticky(self, topic, snapshot, indices, keys, values, timestamp, future,
@@ -455,12 +375,20 @@ class ShardedProducer(ProducerFront):
 
     def _write_group(self, topic, p, timestamp, indices, keys, values, start, stop, future,
                      deadline_ms) -> None:
-        def entry(count: int, at: int) -> _Pending:
-            future.expect()
-            return _Pending(topic, count, future, indices=indices[at:at + count])
-
-        self._write(topic, p, timestamp, values, keys, None,
-                    max(deadline_ms - monotonic_ms(), 0), entry, start, stop)
+        """Frame values[start:stop] into the owning worker's ring, as many frames as the
+        ring takes at a time, blocking (up to max.block.ms) while it is full."""
+        w = self._worker_for(topic, p)
+        deadline = time.monotonic() + max(deadline_ms - monotonic_ms(), 0) / 1000.0
+        while start < stop:
+            if w.lost is not None:
+                raise WorkerLostError(f"worker {w.index} for {topic}-{p} is lost: {w.lost}")
+            written = w.shard.frame_slice(topic, p, timestamp, values, keys, indices, start,
+                                          stop, future)
+            if written:
+                start += written
+                w.wake_worker()
+            else:
+                self._wait_for_ring(w, deadline)
 
     def _sticky_partition(self, topic: str, snapshot, size: int) -> int:
         with self._sticky_lock:
@@ -470,71 +398,6 @@ class ShardedProducer(ProducerFront):
             p = partitioner.peek_partition(snapshot)
             partitioner.update_partition_info(size, snapshot, enforce_switch=True)
             return p
-
-    def _write(self, topic: str, partition: int, timestamp: int, values, keys, headers,
-               remaining_ms: int, make_entry, start: int = 0, stop: int | None = None) -> None:
-        """Frame values[start:stop] into the owning worker's ring, as many frames as the
-        ring takes at a time, blocking (up to remaining_ms) while it is full."""
-        w = self._worker_for(topic, partition)
-        stop = len(values) if stop is None else stop
-        deadline = time.monotonic() + remaining_ms / 1000.0
-        while start < stop:
-            if w.lost is not None:
-                raise WorkerLostError(f"worker {w.index} for {topic}-{partition} is lost: "
-                                      f"{w.lost}")
-            with w.lock:
-                if (topic, partition) in w.runs:  # earlier send() records go first
-                    self._frame_run(w, (topic, partition))
-                written = 0 if (topic, partition) in w.runs else self._try_frame(
-                    w, topic, partition, timestamp, values, keys, headers, start, stop,
-                    make_entry)
-            if written:
-                start += written
-                w.wake_worker()
-            else:
-                self._wait_for_ring(w, deadline)
-
-    def _try_frame(self, w: _WorkerHandle, topic: str, partition: int, timestamp: int,
-                   values, keys, headers, start: int, stop: int, make_entry) -> int:
-        """Write one frame of values[start:stop] (as many as fit); how many it took.
-        Called with the worker's lock held."""
-        if w.records.closed:
-            raise ProducerClosedError("cannot send: the producer is closed")
-        index = self._register_topic(w, topic)
-        if index is None:
-            return 0
-        first_id = w.next_id
-        # Registered before the frame is visible: a report can come at once.
-        entry = w.pending[first_id] = make_entry(stop - start, start)
-        written = w.records.try_write_records(index, partition, timestamp, first_id, values,
-                                              keys, start, stop, headers)
-        if not written:
-            del w.pending[first_id]
-            if entry.indices is not None:
-                entry.future.segment_done()  # undo expect()
-            return 0
-        w.next_id += written
-        if written < entry.count:  # the ring took part of it
-            entry.count = written
-            entry.done = bytearray(written)
-            if entry.indices is not None:
-                entry.indices = entry.indices[:written]
-            if entry.futures is not None:
-                entry.futures = entry.futures[:written]
-                entry.callbacks = entry.callbacks[:written]
-        return written
-
-    def _register_topic(self, w: _WorkerHandle, topic: str) -> int | None:
-        """The topic's index in this worker's ring, writing its registration frame
-        first if needed; None if the ring has no room for it now."""
-        index = w.topics.get(topic)
-        if index is not None:
-            return index
-        index = len(w.topics)
-        if not w.records.try_write(wire.pack(wire.KIND_TOPIC, [index, topic])):
-            return None
-        w.topics[topic] = index
-        return index
 
     # ---- reports ----------------------------------------------------------------------------
 
@@ -646,9 +509,7 @@ class ShardedProducer(ProducerFront):
         self._start_worker(w)
 
     def _fail_pending(self, w: _WorkerHandle, error: BaseException) -> None:
-        with w.lock:
-            runs, w.runs = list(w.runs.values()), {}
-        for run in runs:
+        for run in w.shard.take_runs():
             complete_futures(run.futures, run.callbacks, list(range(run.start, len(run.futures))),
                              run.start, -1, -1, error, None)
         for frame_id, entry in list(w.pending.items()):
@@ -681,12 +542,8 @@ class ShardedProducer(ProducerFront):
         deadline = None if timeout is None else time.monotonic() + timeout
         waiting = []
         for w in self._workers:
-            with w.lock:
-                for where, run in list(w.runs.items()):
-                    waiting += run.futures[run.start:]
-                    self._frame_run(w, where)
-                for entry in list(w.pending.values()):  # (reports remove entries meanwhile)
-                    waiting += entry.waitables()
+            waiting += w.shard.waitables()
+            w.shard.frame_runs()
             w.send_control({"t": "flush"})
             w.wake_worker()
         self._stager_wake.set()
@@ -752,7 +609,7 @@ class ShardedProducer(ProducerFront):
             if w.process is not None and w.process.is_alive():
                 w.process.kill()
                 w.process.join()
-            with w.lock:  # no send() is writing into it
+            with w.shard.lock:  # no send() is writing into it
                 w.close()
 
     def __enter__(self) -> "ShardedProducer":
@@ -774,6 +631,10 @@ def _call(on_delivery, future: RecordFuture) -> None:
         on_delivery(None if error is not None else future.metadata(), error)
     except Exception:
         log.exception("on_delivery callback raised")
+
+
+def _topic_frame(index: int, topic: str) -> bytes:
+    return wire.pack(wire.KIND_TOPIC, [index, topic])
 
 
 def _next_pow2(n: int) -> int:

@@ -1,0 +1,240 @@
+# cython: language_level=3
+"""ShardedProducer's parent-side state for one worker: the send() records staged per
+partition (``Run``), the frames written to the worker's records ring and not yet
+reported (``Pending``), and the topics registered in that ring.
+
+Every change to this state is one call into this module, made under the shard's lock
+and without running Python code between its steps. So another thread never sees it
+half-done, and a KeyboardInterrupt, which Python raises only between bytecodes, never
+lands between staging a record and its future, or between writing a frame and
+registering what it holds (a frame in the ring without its entry would be answered by
+reports nobody can match; a record without its future would crash the completion).
+"""
+
+from libc.stdint cimport int64_t, uint64_t
+
+from fastprod._ext.accumulate cimport FastLock
+
+from fastprod.errors import ProducerClosedError
+
+
+cdef class Pending:
+    """Records of one frame sent to a worker, waiting for its reports: either a run of
+    send() records (``futures``, one RecordFuture each, and their ``callbacks``) or a
+    slice of one send_batch() (``future``, a BatchFuture, and the records' input
+    ``indices``). ``done`` marks what was reported (reports repeat after a restart)."""
+
+    cdef readonly str topic
+    cdef readonly object future
+    cdef readonly list futures
+    cdef readonly list callbacks
+    cdef readonly object indices   # a list or range
+    cdef readonly Py_ssize_t count
+    cdef readonly bytearray done
+
+    def waitables(self):
+        return [self.future] if self.futures is None else self.futures
+
+
+cdef Pending _pending(str topic, Py_ssize_t count, object future, object indices,
+                      list futures, list callbacks):
+    cdef Pending entry = Pending.__new__(Pending)
+    entry.topic = topic
+    entry.count = count
+    entry.future = future
+    entry.indices = indices
+    entry.futures = futures
+    entry.callbacks = callbacks
+    entry.done = bytearray(count)
+    return entry
+
+
+cdef class Run:
+    """Consecutive send() records for one partition and millisecond, staged to be
+    framed together: one frame and one report per batch instead of one per record.
+    Records before ``start`` are framed already."""
+
+    cdef readonly str topic
+    cdef readonly int partition
+    cdef readonly int64_t timestamp
+    cdef readonly list values
+    cdef readonly list keys
+    cdef readonly list headers
+    cdef readonly list futures
+    cdef readonly list callbacks
+    cdef readonly bint has_key
+    cdef readonly bint has_headers
+    cdef readonly Py_ssize_t start
+
+    def unframed_futures(self):
+        return self.futures[self.start:]
+
+
+cdef class Shard:
+    """The parent's side of one worker's records ring (see the module docstring).
+    ``lock`` guards it; Python code takes it only to read a consistent view."""
+
+    cdef readonly object ring
+    cdef readonly FastLock lock
+    cdef readonly dict runs      # (topic, partition) -> Run
+    cdef readonly dict pending   # id of a frame's first record -> Pending
+    cdef readonly dict topics    # topic -> its index in this ring
+    cdef readonly uint64_t next_id
+    cdef Py_ssize_t run_max
+    cdef object topic_frame      # (index, topic) -> the frame that registers it
+
+    def __init__(self, ring, Py_ssize_t run_max, topic_frame):
+        self.ring = ring
+        self.lock = FastLock()
+        self.runs = {}
+        self.pending = {}
+        self.topics = {}
+        self.next_id = 0
+        self.run_max = run_max
+        self.topic_frame = topic_frame
+
+    def stage(self, str topic, int partition, int64_t timestamp, value, key, headers,
+              future, callback):
+        """Stage one send() record; False, staging nothing, when its run is full and the
+        ring has no room to take it now (wait for the worker, then call again)."""
+        cdef Run run
+        where = (topic, partition)
+        self.lock.take()
+        try:
+            run = self.runs.get(where)
+            if run is not None and run.timestamp != timestamp:
+                self._frame_run(where, run)
+                run = self.runs.get(where)
+            if run is None:
+                run = Run.__new__(Run)
+                run.topic, run.partition, run.timestamp = topic, partition, timestamp
+                run.values, run.keys, run.headers = [], [], []
+                run.futures, run.callbacks = [], []
+                self.runs[where] = run
+            elif len(run.values) - run.start >= self.run_max:
+                return False
+            run.values.append(value)
+            run.keys.append(key)
+            run.headers.append(headers)
+            run.futures.append(future)
+            run.callbacks.append(callback)
+            if key is not None:
+                run.has_key = True
+            if headers is not None:
+                run.has_headers = True
+            if len(run.values) - run.start >= self.run_max:
+                self._frame_run(where, run)
+            return True
+        finally:
+            self.lock.give()
+
+    def frame_runs(self):
+        """Frame every staged run as far as the ring takes it; True if some wait still."""
+        self.lock.take()
+        try:
+            for where, run in list(self.runs.items()):
+                self._frame_run(where, run)
+            return bool(self.runs)
+        finally:
+            self.lock.give()
+
+    def frame_slice(self, str topic, int partition, int64_t timestamp, values, keys,
+                    indices, Py_ssize_t start, Py_ssize_t stop, future):
+        """Frame values[start:stop] of a send_batch() (``indices``: their input
+        positions, ``future``: its BatchFuture, told to ``expect`` the frame), after any
+        staged send() records of the partition; how many the ring took (0: none now)."""
+        cdef Py_ssize_t written = 0
+        cdef Run run
+        where = (topic, partition)
+        future.expect()
+        self.lock.take()
+        try:
+            run = self.runs.get(where)
+            if run is not None:  # earlier send() records go first
+                self._frame_run(where, run)
+            if where not in self.runs:
+                written = self._frame(topic, partition, timestamp, values, keys, None, start,
+                                      stop, future, indices, None, None)
+        finally:
+            self.lock.give()
+            if written == 0:
+                future.segment_done()  # undo expect()
+        return written
+
+    def take_runs(self):
+        """Remove and return the staged runs (their worker is lost)."""
+        self.lock.take()
+        try:
+            runs = list(self.runs.values())
+            self.runs.clear()
+            return runs
+        finally:
+            self.lock.give()
+
+    def waitables(self):
+        """The futures of everything staged or framed and not yet reported."""
+        cdef Run run
+        cdef Pending entry
+        waiting = []
+        self.lock.take()
+        try:
+            for run in self.runs.values():
+                waiting += run.futures[run.start:]
+            for entry in self.pending.values():
+                if entry.futures is None:
+                    waiting.append(entry.future)
+                else:
+                    waiting += entry.futures
+            return waiting
+        finally:
+            self.lock.give()
+
+    cdef int _frame_run(self, tuple where, Run run) except -1:
+        cdef Py_ssize_t written, stop
+        while run.start < len(run.values):
+            stop = len(run.values)
+            written = self._frame(run.topic, run.partition, run.timestamp, run.values,
+                                  run.keys if run.has_key else None,
+                                  run.headers if run.has_headers else None, run.start, stop,
+                                  None, None, run.futures, run.callbacks)
+            if written == 0:
+                return 0  # the ring is full: the rest waits in the run
+            run.start += written
+        del self.runs[where]
+        return 0
+
+    cdef Py_ssize_t _frame(self, str topic, int partition, int64_t timestamp, values,
+                           keys, headers, Py_ssize_t start, Py_ssize_t stop,
+                           object future, object indices, list futures,
+                           list callbacks) except -1:
+        """One frame of values[start:stop], as many as fit, and its Pending entry."""
+        cdef Py_ssize_t written, index
+        if self.ring.closed:
+            raise ProducerClosedError("cannot send: the producer is closed")
+        index = self._register_topic(topic)
+        if index < 0:
+            return 0
+        written = self.ring.try_write_records(index, partition, timestamp, self.next_id,
+                                              values, keys, start, stop, headers)
+        if written:
+            # The ring's writer holds the GIL throughout, so no report of this frame can
+            # be read before its entry is here.
+            self.pending[self.next_id] = _pending(
+                topic, written, future,
+                None if indices is None else indices[start:start + written],
+                None if futures is None else futures[start:start + written],
+                None if callbacks is None else callbacks[start:start + written])
+            self.next_id += written
+        return written
+
+    cdef Py_ssize_t _register_topic(self, str topic) except -2:
+        """The topic's index in the ring, writing its registration frame first if
+        needed; -1 if the ring has no room for it now."""
+        index = self.topics.get(topic)
+        if index is not None:
+            return index
+        frame = self.topic_frame(len(self.topics), topic)
+        if not self.ring.try_write(frame):
+            return -1
+        self.topics[topic] = len(self.topics)
+        return len(self.topics) - 1
