@@ -127,3 +127,16 @@ def test_complete_futures_checks_its_positions():
         complete_futures([f], [None], [0, 1], 0, 10, -1, None, None)
     with pytest.raises(IndexError):
         complete_futures([f, future()], [None], [1], 0, 10, -1, None, None)
+
+
+def test_pending_mark_returns_what_was_not_reported_yet():
+    shard, _ = make_shard()
+    for i in range(3):
+        shard.stage("t", 0, 1, b"v", None, None, future(), None)
+    shard.frame_runs()
+    entry = shard.pending[0]
+    assert entry.mark(1, 2) == [1, 2] and not entry.all_done
+    assert entry.mark(0, 3) == [0]  # a repeat after a worker restart
+    assert entry.all_done and entry.mark(0, 3) == []
+    with pytest.raises(IndexError):
+        entry.mark(2, 5)

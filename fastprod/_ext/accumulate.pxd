@@ -1,7 +1,15 @@
-# FastLock's C interface, for ShardedProducer's staging (shard.pyx).
+# What ShardedProducer's send path (shard.pyx) shares with Producer's (accumulate.pyx).
 
 from cpython.pythread cimport (NOWAIT_LOCK, WAIT_LOCK, PyThread_acquire_lock,
                                PyThread_release_lock, PyThread_type_lock)
+from libc.stdint cimport int64_t
+from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
+
+
+cdef inline int64_t _wall_ms() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return <int64_t>ts.tv_sec * 1000 + ts.tv_nsec // 1000000
 
 
 cdef class FastLock:
@@ -14,3 +22,8 @@ cdef class FastLock:
 
     cdef inline void give(self):
         PyThread_release_lock(self._lock)
+
+
+cdef class StickyState:
+    cdef public int64_t partition
+    cdef public int64_t produced_bytes

@@ -33,7 +33,6 @@ cdef extern from "pythread.h":
     ctypedef long long PY_TIMEOUT_T
     PyLockStatus PyThread_acquire_lock_timed(PyThread_type_lock, PY_TIMEOUT_T microseconds,
                                              int intr_flag) nogil
-from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
 from fastprod._ext.batch cimport BatchBuilder
 from fastprod._ext.murmur2 cimport murmur2_raw
@@ -50,10 +49,6 @@ log = logging.getLogger("fastprod.engine")
 DEF NO_TIMESTAMP = -1
 
 
-cdef inline int64_t _wall_ms() noexcept nogil:
-    cdef timespec ts
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return <int64_t>ts.tv_sec * 1000 + ts.tv_nsec // 1000000
 
 
 # ---- the accumulator's lock ------------------------------------------------------
@@ -481,9 +476,6 @@ cdef class ProducerBatch:
 cdef class StickyState:
     """The built-in partitioner's sticky partition for unkeyed records (-1: none yet)
     and the bytes appended to it since it was chosen."""
-
-    cdef public int64_t partition
-    cdef public int64_t produced_bytes
 
     def __init__(self):
         self.partition = -1

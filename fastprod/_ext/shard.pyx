@@ -11,10 +11,13 @@ registering what it holds (a frame in the ring without its entry would be answer
 reports nobody can match; a record without its future would crash the completion).
 """
 
+from cpython.bytes cimport PyBytes_GET_SIZE
 from libc.stdint cimport int64_t, uint64_t
 
-from fastprod._ext.accumulate cimport FastLock
+from fastprod._ext.accumulate cimport FastLock, StickyState, _wall_ms
+from fastprod._ext.murmur2 cimport murmur2_raw
 
+from fastprod._ext.accumulate import ProduceRequestResult, RecordFuture
 from fastprod.errors import ProducerClosedError
 
 
@@ -32,8 +35,29 @@ cdef class Pending:
     cdef readonly Py_ssize_t count
     cdef readonly bytearray done
 
+    cdef Py_ssize_t _left
+
     def waitables(self):
         return [self.future] if self.futures is None else self.futures
+
+    def mark(self, Py_ssize_t start, Py_ssize_t count):
+        """Mark records start..start+count (frame positions) reported; the positions
+        that were not already, in order."""
+        cdef Py_ssize_t i, stop = start + count
+        cdef unsigned char *done = self.done
+        fresh = []
+        if start < 0 or stop > self.count:
+            raise IndexError(f"report of records {start}..{stop} for a frame of {self.count}")
+        for i in range(start, stop):
+            if not done[i]:
+                done[i] = 1
+                fresh.append(i)
+        self._left -= len(fresh)
+        return fresh
+
+    @property
+    def all_done(self):
+        return self._left == 0
 
 
 cdef Pending _pending(str topic, Py_ssize_t count, object future, object indices,
@@ -46,6 +70,7 @@ cdef Pending _pending(str topic, Py_ssize_t count, object future, object indices
     entry.futures = futures
     entry.callbacks = callbacks
     entry.done = bytearray(count)
+    entry._left = count
     return entry
 
 
@@ -238,3 +263,123 @@ cdef class Shard:
             return -1
         self.topics[topic] = len(self.topics)
         return len(self.topics) - 1
+
+
+cdef class SendPath:
+    """ShardedProducer.send for the common case: bytes (or None) key and bytes value
+    with the pass-through serializers, no headers, no explicit partition or timestamp,
+    a topic whose metadata is known, the built-in partitioner, a live worker and room
+    to stage. Everything else, including waiting for room, goes to ``slow_send``
+    (ShardedProducer._send, the reference behaviour)."""
+
+    cdef list handles            # ShardedProducer's _WorkerHandle per worker
+    cdef list shards             # their Shards
+    cdef Py_ssize_t workers
+    cdef dict topic_hash         # topic -> murmur2 of its name: picks the worker
+    cdef dict snapshot_topics    # the newest snapshot's topic -> partitions
+    cdef object snapshot
+    cdef dict sticky             # topic -> BuiltInPartitioner, shared with slow_send
+    cdef FastLock sticky_lock
+    cdef object slow_send
+    cdef object stager_wake      # a threading.Event the stager thread waits on
+    cdef public bint closed
+    cdef bint key_passthrough
+    cdef bint value_passthrough
+    cdef bint partitioner_builtin
+    cdef bint ignore_keys
+    cdef int64_t sticky_batch_size
+
+    def __init__(self, list handles, dict sticky, FastLock sticky_lock, snapshot, slow_send,
+                 stager_wake, *, bint key_passthrough, bint value_passthrough,
+                 bint partitioner_builtin, bint ignore_keys, int64_t sticky_batch_size):
+        self.handles = handles
+        self.shards = [h.shard for h in handles]
+        self.workers = len(handles)
+        self.topic_hash = {}
+        self.set_snapshot(snapshot)
+        self.sticky = sticky
+        self.sticky_lock = sticky_lock
+        self.slow_send = slow_send
+        self.stager_wake = stager_wake
+        self.key_passthrough = key_passthrough
+        self.value_passthrough = value_passthrough
+        self.partitioner_builtin = partitioner_builtin
+        self.ignore_keys = ignore_keys
+        self.sticky_batch_size = sticky_batch_size
+
+    def set_snapshot(self, snapshot):
+        """Metadata calls this with every new snapshot."""
+        topics = snapshot.topics
+        self.snapshot_topics = topics if type(topics) is dict else dict(topics)
+        self.snapshot = snapshot
+
+    def send(self, topic, value=None, key=None, partition=None, timestamp=None,
+             headers=None, on_delivery=None):
+        cdef int64_t ts, size
+        cdef Py_ssize_t num_partitions, p, klen = -1
+        cdef StickyState state = None
+        cdef Shard shard
+        if (self.closed or partition is not None or timestamp is not None
+                or headers is not None or type(topic) is not str
+                or type(value) is not bytes or not self.value_passthrough
+                or PyBytes_GET_SIZE(value) >= 65536  # always fits the ring
+                or (key is not None and (type(key) is not bytes or not self.key_passthrough
+                                         or PyBytes_GET_SIZE(key) >= 65536))
+                or not self.partitioner_builtin):
+            return self.slow_send(topic, value, key, partition, timestamp, headers,
+                                  on_delivery)
+        parts = self.snapshot_topics.get(topic)
+        if parts is None:
+            return self.slow_send(topic, value, key, partition, timestamp, headers,
+                                  on_delivery)
+        num_partitions = len(parts)
+        size = PyBytes_GET_SIZE(value)
+        if key is not None:
+            klen = PyBytes_GET_SIZE(key)
+            size += klen
+        if key is not None and not self.ignore_keys:
+            p = (murmur2_raw(<const unsigned char *><char *>key, klen)
+                 & 0x7fffffff) % num_partitions
+        else:
+            partitioner = self.sticky.get(topic)
+            if partitioner is None:
+                return self.slow_send(topic, value, key, partition, timestamp, headers,
+                                      on_delivery)
+            state = partitioner.state
+            p = state.partition
+            if not 0 <= p < num_partitions:
+                return self.slow_send(topic, value, key, partition, timestamp, headers,
+                                      on_delivery)
+        h = self.topic_hash.get(topic)
+        if h is None:
+            name = (<str>topic).encode()
+            h = self.topic_hash[topic] = (
+                murmur2_raw(<const unsigned char *><char *>name, PyBytes_GET_SIZE(name))
+                & 0x7fffffff)
+        index = (<Py_ssize_t>h + p) % self.workers
+        if self.handles[index].lost is not None:
+            return self.slow_send(topic, value, key, partition, timestamp, headers,
+                                  on_delivery)
+        shard = self.shards[index]
+        ts = _wall_ms()
+        future = RecordFuture(ProduceRequestResult(topic, p), 0, ts, klen,
+                              PyBytes_GET_SIZE(value))
+        if not shard.stage(topic, p, ts, value, key, None, future, on_delivery):
+            return self.slow_send(topic, value, key, partition, timestamp, headers,
+                                  on_delivery)
+        if state is not None:
+            # Count the record towards the sticky partition, as slow_send does; a switch
+            # is left to the partitioner.
+            self.sticky_lock.take()
+            try:
+                if state.partition == p and state.produced_bytes + size < self.sticky_batch_size:
+                    state.produced_bytes += size
+                    partitioner = None
+            finally:
+                self.sticky_lock.give()
+            if partitioner is not None:
+                with self.sticky_lock:
+                    partitioner.update_partition_info(size, self.snapshot, enforce_switch=True)
+        if not self.stager_wake.is_set():
+            self.stager_wake.set()
+        return future

@@ -32,9 +32,9 @@ from collections.abc import Mapping, Sequence
 from multiprocessing import connection, shared_memory
 from typing import Any
 
-from fastprod._ext.accumulate import complete_futures
+from fastprod._ext.accumulate import FastLock, complete_futures
 from fastprod._ext.ring import Ring
-from fastprod._ext.shard import Pending, Shard
+from fastprod._ext.shard import Pending, SendPath, Shard
 from fastprod.clock import monotonic_ms, wall_ms
 from fastprod.cluster.client import ClientOptions, NetworkClient
 from fastprod.cluster.connection import SocketOptions
@@ -153,7 +153,7 @@ class ShardedProducer(ProducerFront):
         ring_bytes = max(_MIN_RING_BYTES, _next_pow2(cfg.buffer_memory // count))
         self._buffer_memory = ring_bytes - 64  # one record must fit a ring
         self._sticky: dict[str, BuiltInPartitioner] = {}
-        self._sticky_lock = threading.Lock()
+        self._sticky_lock = FastLock()
         self._topic_hash: dict[str, int] = {}
         self._closed = False
         self._close_lock = threading.Lock()
@@ -185,6 +185,16 @@ class ShardedProducer(ProducerFront):
             self._teardown()
             raise
         self._metadata.listeners.append(self._broadcast_snapshot)
+        # send() is the C fast path; it hands anything unusual to _send below.
+        self._send_path = SendPath(
+            self._workers, self._sticky, self._sticky_lock, self._metadata.snapshot,
+            self._send, self._stager_wake, key_passthrough=self._key_passthrough,
+            value_passthrough=self._value_passthrough,
+            partitioner_builtin=self._partitioner is None,
+            ignore_keys=self._partitioner_config.ignore_keys,
+            sticky_batch_size=self._batch_size)
+        self._metadata.listeners.append(self._send_path.set_snapshot)
+        self.send = self._send_path.send  # type: ignore[method-assign]
         self._metadata_thread = threading.Thread(target=self._run_metadata, daemon=True,
                                                  name=f"fastprod-metadata-{self.client_id}")
         self._reports_thread = threading.Thread(target=self._run_reports, daemon=True,
@@ -245,28 +255,21 @@ class ShardedProducer(ProducerFront):
              partition: int | None = None, timestamp: int | None = None,
              headers: Headers | None = None,
              on_delivery: DeliveryCallback | None = None) -> RecordFuture:
-        """As Producer.send; the record goes to the worker that owns its partition."""
+        """As Producer.send; the record goes to the worker that owns its partition.
+        (The instance's send is SendPath.send, in C, which calls _send when needed.)"""
+        return self._send(topic, value, key, partition, timestamp, headers, on_delivery)
+
+    def _send(self, topic: str, value: Any = None, key: Any = None,
+              partition: int | None = None, timestamp: int | None = None,
+              headers: Headers | None = None,
+              on_delivery: DeliveryCallback | None = None) -> RecordFuture:
         if self._closed:
             raise ProducerClosedError("cannot send: the producer is closed")
-        snapshot = self._metadata.snapshot
-        parts = snapshot.topics.get(topic)
-        if (parts is not None and partition is None and timestamp is None and headers is None
-                and type(value) is bytes and self._value_passthrough and len(value) < 65536
-                and (key is None or type(key) is bytes and self._key_passthrough
-                     and len(key) < 65536) and self._partitioner is None):
-            # The common case, without the general path's checks (they cannot fail here).
-            key_bytes, value_bytes, timestamp = key, value, wall_ms()
-            remaining_ms = self._max_block_ms
-            if key is None or self._partitioner_config.ignore_keys:
-                p = UNKNOWN_PARTITION
-            else:
-                p = partition_for_key(key, len(parts))
-        else:
-            key_bytes, value_bytes, headers, timestamp, snapshot, p, remaining_ms = \
-                self._prepare(topic, value, key, partition, timestamp, headers, monotonic_ms())
-            too_large = self._record_too_large(key_bytes, value_bytes, headers)
-            if too_large is not None:
-                return failed(topic, p, too_large, on_delivery)
+        key_bytes, value_bytes, headers, timestamp, snapshot, p, remaining_ms = \
+            self._prepare(topic, value, key, partition, timestamp, headers, monotonic_ms())
+        too_large = self._record_too_large(key_bytes, value_bytes, headers)
+        if too_large is not None:
+            return failed(topic, p, too_large, on_delivery)
         if p == UNKNOWN_PARTITION:
             p = self._sticky_partition(topic, snapshot, (0 if value_bytes is None else
                                                          len(value_bytes)) + (
@@ -446,11 +449,9 @@ class ShardedProducer(ProducerFront):
         entry = w.pending.get(frame_id)
         if entry is None:
             return  # a repeat after a restart, already done
-        fresh = [i for i in range(start, start + count) if not entry.done[i]]
+        fresh = entry.mark(start, count)
         if not fresh:
             return
-        for i in fresh:
-            entry.done[i] = 1
         error = wire.decode_error(error)
         errors = None
         if record_errors:
@@ -473,7 +474,7 @@ class ShardedProducer(ProducerFront):
                                log_append_time, error)
                     single.done()
                     entry.future.add_completed(single, 0, entry.indices[i:i + 1])
-        if all(entry.done):
+        if entry.all_done:
             del w.pending[frame_id]
             if entry.indices is not None:
                 entry.future.segment_done()
@@ -513,8 +514,7 @@ class ShardedProducer(ProducerFront):
             complete_futures(run.futures, run.callbacks, list(range(run.start, len(run.futures))),
                              run.start, -1, -1, error, None)
         for frame_id, entry in list(w.pending.items()):
-            undone = [i for i in range(entry.count) if not entry.done[i]]
-            if undone:
+            if not entry.all_done:
                 self._complete(w, frame_id, 0, entry.count, -1, -1, -1,
                                wire.encode_error(error), None)
 
@@ -569,6 +569,7 @@ class ShardedProducer(ProducerFront):
             if self._closed:
                 return
             self._closed = True
+            self._send_path.closed = True
         log.info("closing sharded producer %s", self.client_id)
         try:
             self.flush(timeout)
