@@ -372,3 +372,36 @@ def test_empty_batch_future_is_done_when_sealed():
     future = BatchFuture(TOPIC, None, [], 0, None)
     future.seal()
     assert future.done() and future.result() == []
+
+
+def test_results_join_the_cyclic_gc_only_with_an_error():
+    """A result is left out of the cyclic GC (one per ShardedProducer send() record)
+    until it holds an error, whose traceback can make a cycle through it; such a
+    cycle is still collected."""
+    import gc
+    import weakref
+
+    from fastprod._ext.accumulate import ProduceRequestResult
+
+    result = ProduceRequestResult("t", 0)
+    result.set(5, -1, None)
+    assert not gc.is_tracked(result)
+
+    class Holder:
+        pass
+
+    def fail() -> tuple[ProduceRequestResult, weakref.ref]:
+        r = ProduceRequestResult("t", 0)
+        holder = Holder()
+        holder.result = r
+        try:
+            raise ValueError("boom")
+        except ValueError as exc:
+            r.set(-1, -1, exc)  # exc -> traceback -> this frame -> r -> exc
+        return r, weakref.ref(holder)
+
+    r, holder = fail()
+    assert gc.is_tracked(r)
+    del r
+    gc.collect()
+    assert holder() is None, "the cycle through the result's error was not collected"
