@@ -363,9 +363,12 @@ def test_records_without_keys_or_headers_decode_as_none():
 
 def test_records_frame_layout():
     payload = records_payload([b"xy", None], [None, b"k"], topic_index=0x01020304,
-                              partition=-2, timestamp=-3, first_id=0x0A0B0C0D0E0F1011)
+                              partition=-2, timestamp=-3, first_id=0x0A0B0C0D0E0F1011,
+                              created_ms=123456789)
     assert payload[:RECORDS_HEADER_SIZE] == struct.pack(
-        "<BBHIiIqQ", 1, 1, 0, 0x01020304, -2, 2, -3, 0x0A0B0C0D0E0F1011)
+        "<BBHIiIqQq", 1, 1, 0, 0x01020304, -2, 2, -3, 0x0A0B0C0D0E0F1011, 123456789)
+    assert decode_records(payload).created_ms == 123456789
+    assert decode_records(records_payload([b"v"])).created_ms == -1  # not given
     assert payload[RECORDS_HEADER_SIZE:] == (
         struct.pack("<i", -1) + struct.pack("<i", 2) + b"xy"  # key null, value
         + struct.pack("<i", 1) + b"k" + struct.pack("<i", -1))  # key, value null

@@ -8,6 +8,7 @@ import pytest
 from fastprod._ext.accumulate import complete_futures
 from fastprod._ext.ring import HEADER_SIZE, RecordsFrame, Ring, decode_records
 from fastprod._ext.shard import Shard
+from fastprod.clock import monotonic_ms
 from fastprod.engine.futures import BatchFuture, ProduceRequestResult, RecordFuture
 from fastprod.errors import ProducerClosedError
 from fastprod.sharded import wire
@@ -88,9 +89,12 @@ def test_frame_slice_goes_after_staged_records_and_expects_its_frames():
     staged = future()
     shard.stage("t", 0, 1, b"first", None, None, staged, None)
     batch = BatchFuture("t", None, [b"a", b"b", b"c"], 1, None)
-    assert shard.frame_slice("t", 0, 1, [b"a", b"b", b"c"], None, range(3), 1, 3, batch) == 2
+    assert shard.frame_slice("t", 0, 1, [b"a", b"b", b"c"], None, range(3), 1, 3, batch,
+                             4242) == 2
     got = [f for f in frames(ring) if isinstance(f, RecordsFrame)]
     assert [list(f.values) for f in got] == [[b"first"], [b"b", b"c"]]
+    # the staged run is dated by the monotonic clock, the slice by its caller
+    assert abs(got[0].created_ms - monotonic_ms()) < 1000 and got[1].created_ms == 4242
     entry = shard.pending[1]
     assert (entry.future, list(entry.indices), entry.futures) == (batch, [1, 2], None)
     assert shard.waitables() == [staged, batch]
@@ -102,8 +106,8 @@ def test_frame_slice_goes_after_staged_records_and_expects_its_frames():
 def test_frame_slice_undoes_expect_when_the_ring_is_full():
     shard, _ = make_shard(capacity=4096)
     batch = BatchFuture("t", None, [b"x" * 3000] * 2, 1, None)
-    assert shard.frame_slice("t", 0, 1, [b"x" * 3000] * 2, None, range(2), 0, 2, batch) == 1
-    assert shard.frame_slice("t", 0, 1, [b"x" * 3000] * 2, None, range(2), 1, 2, batch) == 0
+    assert shard.frame_slice("t", 0, 1, [b"x" * 3000] * 2, None, range(2), 0, 2, batch, 0) == 1
+    assert shard.frame_slice("t", 0, 1, [b"x" * 3000] * 2, None, range(2), 1, 2, batch, 0) == 0
     batch.segment_done()
     batch.seal()
     assert batch.done()  # only the framed segment was expected

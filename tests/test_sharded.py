@@ -757,6 +757,36 @@ def test_full_ring_blocks_for_max_block_ms_then_buffer_full(own_kafka):
         [value + b"%d" % i for i in range(len(futures))] + [b"after the pause"]
 
 
+def test_time_in_the_ring_counts_towards_delivery_timeout(kafka):
+    """A worker that does not read its ring (SIGSTOP) for longer than delivery.timeout.ms:
+    its records expire as they would in Producer's accumulator (KafkaTimeoutError, not
+    written), for send() and send_batch() records alike; later records go through."""
+    topic = unique_topic("sh-ring-expiry")
+    create_topic(kafka, topic, 1)
+    with ShardedProducer({"bootstrap.servers": kafka.bootstrap_servers, "linger.ms": 0,
+                          "request.timeout.ms": 1000, "delivery.timeout.ms": 1500},
+                         workers=1) as p:
+        assert p.send(topic, b"warm-up").result(timeout=30).offset == 0
+        pid = p._workers[0].process.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            late = [p.send(topic, b"late-%d" % i) for i in range(20)]
+            late_batch = p.send_batch(topic, [b"late-batch-%d" % i for i in range(20)])
+            time.sleep(2.5)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        errors = [f.exception(timeout=30) for f in late]
+        batch_errors = [e for _, e in late_batch.errors(timeout=30)]
+        assert len(batch_errors) == 20
+        after = p.send(topic, b"after").result(timeout=30)
+    assert all(isinstance(e, KafkaTimeoutError) for e in errors + batch_errors), \
+        {type(e).__name__ for e in errors + batch_errors}
+    assert "delivery.timeout.ms=1500" in str(errors[0]), str(errors[0])
+    assert after.offset == 1
+    records = java_read(kafka.bootstrap_servers, topic, 2)
+    assert [r.value for r in records] == [b"warm-up", b"after"]
+
+
 def test_send_batch_cut_short_by_a_full_ring(own_kafka):
     """A send_batch() larger than the room left in the ring of a paused broker: the ring
     takes part of it, then send_batch blocks max.block.ms and raises BufferFullError.

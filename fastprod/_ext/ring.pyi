@@ -59,10 +59,12 @@ class Ring:
         start: int = 0,
         stop: int | None = None,
         headers: Sequence[Sequence[Header] | None] | None = None,
+        created_ms: int = -1,
     ) -> int:
         """Encode ``values[start:stop]`` (lists or tuples) as one records frame straight
         into the ring; returns how many records it took, 0 when not even the first fits
-        now. ``first_id`` is the id of ``values[start]``. Raises, publishing nothing:
+        now. ``first_id`` is the id of ``values[start]``; ``created_ms`` the monotonic
+        time the first of them was sent (-1: unknown). Raises, publishing nothing:
         TypeError (naming the index) for an item that is not bytes or None,
         RecordTooLargeError when ``values[start]`` alone can never fit."""
     def set_producer_waiting(self, flag: bool) -> None: ...
@@ -94,6 +96,7 @@ class RecordsFrame:
     partition: int
     timestamp: int
     first_id: int
+    created_ms: int
     count: int
     keys: list[bytes | None] | None
     values: list[bytes | None]
@@ -107,6 +110,7 @@ class RecordsFrame:
         values: list[bytes | None],
         keys: list[bytes | None] | None = None,
         headers: list[list[tuple[str, bytes | None]] | None] | None = None,
+        created_ms: int = -1,
     ) -> None: ...
 
 def decode_records(payload: Buffer) -> RecordsFrame:

@@ -41,7 +41,9 @@ Records frame payload (kind 1; little-endian; offsets in bytes):
     12  count        u32
     16  timestamp    i64
     24  first_id     u64   record id of the first record; the others count up from it
-    32  count records, each:
+    32  created_ms   i64   CLOCK_MONOTONIC ms when the first record was sent (-1: unknown),
+                           so time spent in the ring counts towards delivery.timeout.ms
+    40  count records, each:
           key_len i32 (-1 = null), key bytes            only if has_keys
           value_len i32 (-1 = null), value bytes
           header_count u16, then per header:            only if has_headers
@@ -122,13 +124,14 @@ cdef enum:
     KIND_RECORDS = 1
     FLAG_HAS_KEYS = 1
     FLAG_HAS_HEADERS = 2
-    REC_HEADER_SIZE = 32
+    REC_HEADER_SIZE = 40
     OFF_R_FLAGS = 1
     OFF_R_TOPIC_INDEX = 4
     OFF_R_PARTITION = 8
     OFF_R_COUNT = 12
     OFF_R_TIMESTAMP = 16
     OFF_R_FIRST_ID = 24
+    OFF_R_CREATED_MS = 32
     MAX_HEADER_COUNT = 0xFFFF
     MAX_HEADER_KEY = 0xFFFF
     # copies at least this large run without the GIL
@@ -485,7 +488,8 @@ cdef class Ring:
             PyBuffer_Release(&src)
 
     def try_write_records(self, topic_index, partition, timestamp, first_id, values,
-                          keys=None, Py_ssize_t start=0, stop=None, headers=None):
+                          keys=None, Py_ssize_t start=0, stop=None, headers=None,
+                          created_ms=-1):
         """Encode ``values[start:stop]`` (with ``keys[i]``, ``headers[i]``) as one records
         frame straight into the ring; returns how many records it took (as many as fit,
         0 when not even the first fits now). ``first_id`` is the id of ``values[start]``.
@@ -498,6 +502,7 @@ cdef class Ring:
         _check_int(partition, "partition")
         _check_int(timestamp, "timestamp")
         _check_int(first_id, "first_id")
+        _check_int(created_ms, "created_ms")
         if type(values) is not list and type(values) is not tuple:
             raise TypeError(f"values must be a list or tuple, not {type(values).__name__}")
         if start < 0:
@@ -522,12 +527,12 @@ cdef class Ring:
         if start >= end:
             return 0
         return self._write_records(topic_index, partition, timestamp, first_id, values, keys,
-                                   headers, start, end)
+                                   headers, start, end, created_ms)
 
     cdef Py_ssize_t _write_records(self, uint32_t topic_index, int32_t partition,
                                    int64_t timestamp, uint64_t first_id, object values,
                                    object keys, object headers, Py_ssize_t start,
-                                   Py_ssize_t end) except -1:
+                                   Py_ssize_t end, int64_t created_ms) except -1:
         cdef char *data = self._data
         cdef uint64_t mask = self._mask
         cdef int64_t max_payload = <int64_t>self._capacity - FRAME_ALIGN
@@ -609,6 +614,7 @@ cdef class Ring:
         fp_put_le32(head + FRAME_LENGTH_SIZE + OFF_R_COUNT, <uint32_t>(i - start))
         fp_put_le64(head + FRAME_LENGTH_SIZE + OFF_R_TIMESTAMP, <uint64_t>timestamp)
         fp_put_le64(head + FRAME_LENGTH_SIZE + OFF_R_FIRST_ID, first_id)
+        fp_put_le64(head + FRAME_LENGTH_SIZE + OFF_R_CREATED_MS, <uint64_t>created_ms)
         _put(data, mask, write, head, FRAME_LENGTH_SIZE + REC_HEADER_SIZE)
         fp_store_release_u64(self._write_pos, write + _frame_size(<uint64_t>size))
         return i - start
@@ -736,14 +742,17 @@ cdef class RecordsFrame:
     cdef readonly int32_t partition
     cdef readonly int64_t timestamp
     cdef readonly uint64_t first_id
+    cdef readonly int64_t created_ms
     cdef readonly uint32_t count
     cdef readonly object keys
     cdef readonly object values
     cdef readonly object headers
 
     def __init__(self, uint32_t topic_index, int32_t partition, int64_t timestamp,
-                 uint64_t first_id, list values, keys=None, headers=None):
+                 uint64_t first_id, list values, keys=None, headers=None,
+                 int64_t created_ms=-1):
         self.kind = KIND_RECORDS
+        self.created_ms = created_ms
         self.topic_index = topic_index
         self.partition = partition
         self.timestamp = timestamp
@@ -861,6 +870,7 @@ cdef RecordsFrame _decode_records(const char *p, Py_ssize_t n):
     frame.count = count
     frame.timestamp = <int64_t>fp_get_le64(p + OFF_R_TIMESTAMP)
     frame.first_id = fp_get_le64(p + OFF_R_FIRST_ID)
+    frame.created_ms = <int64_t>fp_get_le64(p + OFF_R_CREATED_MS)
     frame.values = values
     frame.keys = keys if any_key else None
     frame.headers = headers if any_header else None

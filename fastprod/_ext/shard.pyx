@@ -13,12 +13,19 @@ reports nobody can match; a record without its future would crash the completion
 
 from cpython.bytes cimport PyBytes_GET_SIZE
 from libc.stdint cimport int64_t, uint64_t
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from fastprod._ext.accumulate cimport FastLock, StickyState, _wall_ms
 from fastprod._ext.murmur2 cimport murmur2_raw
 
 from fastprod._ext.accumulate import ProduceRequestResult, RecordFuture
 from fastprod.errors import ProducerClosedError
+
+
+cdef inline int64_t _monotonic_ms() noexcept nogil:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return <int64_t>ts.tv_sec * 1000 + ts.tv_nsec // 1000000
 
 
 cdef class Pending:
@@ -82,6 +89,7 @@ cdef class Run:
     cdef readonly str topic
     cdef readonly int partition
     cdef readonly int64_t timestamp
+    cdef readonly int64_t created_ms  # monotonic, when its first record was staged
     cdef readonly list values
     cdef readonly list keys
     cdef readonly list headers
@@ -133,6 +141,7 @@ cdef class Shard:
             if run is None:
                 run = Run.__new__(Run)
                 run.topic, run.partition, run.timestamp = topic, partition, timestamp
+                run.created_ms = _monotonic_ms()
                 run.values, run.keys, run.headers = [], [], []
                 run.futures, run.callbacks = [], []
                 self.runs[where] = run
@@ -164,10 +173,11 @@ cdef class Shard:
             self.lock.give()
 
     def frame_slice(self, str topic, int partition, int64_t timestamp, values, keys,
-                    indices, Py_ssize_t start, Py_ssize_t stop, future):
+                    indices, Py_ssize_t start, Py_ssize_t stop, future, int64_t created_ms):
         """Frame values[start:stop] of a send_batch() (``indices``: their input
-        positions, ``future``: its BatchFuture, told to ``expect`` the frame), after any
-        staged send() records of the partition; how many the ring took (0: none now)."""
+        positions, ``future``: its BatchFuture, told to ``expect`` the frame, sent at
+        monotonic ``created_ms``), after any staged send() records of the partition; how
+        many the ring took (0: none now)."""
         cdef Py_ssize_t written = 0
         cdef Run run
         where = (topic, partition)
@@ -179,7 +189,7 @@ cdef class Shard:
                 self._frame_run(where, run)
             if where not in self.runs:
                 written = self._frame(topic, partition, timestamp, values, keys, None, start,
-                                      stop, future, indices, None, None)
+                                      stop, future, indices, None, None, created_ms)
         finally:
             self.lock.give()
             if written == 0:
@@ -221,7 +231,7 @@ cdef class Shard:
             written = self._frame(run.topic, run.partition, run.timestamp, run.values,
                                   run.keys if run.has_key else None,
                                   run.headers if run.has_headers else None, run.start, stop,
-                                  None, None, run.futures, run.callbacks)
+                                  None, None, run.futures, run.callbacks, run.created_ms)
             if written == 0:
                 return 0  # the ring is full: the rest waits in the run
             run.start += written
@@ -231,7 +241,7 @@ cdef class Shard:
     cdef Py_ssize_t _frame(self, str topic, int partition, int64_t timestamp, values,
                            keys, headers, Py_ssize_t start, Py_ssize_t stop,
                            object future, object indices, list futures,
-                           list callbacks) except -1:
+                           list callbacks, int64_t created_ms) except -1:
         """One frame of values[start:stop], as many as fit, and its Pending entry."""
         cdef Py_ssize_t written, index
         if self.ring.closed:
@@ -240,7 +250,7 @@ cdef class Shard:
         if index < 0:
             return 0
         written = self.ring.try_write_records(index, partition, timestamp, self.next_id,
-                                              values, keys, start, stop, headers)
+                                              values, keys, start, stop, headers, created_ms)
         if written:
             # The ring's writer holds the GIL throughout, so no report of this frame can
             # be read before its entry is here.

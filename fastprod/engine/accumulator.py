@@ -203,13 +203,15 @@ class RecordAccumulator:
         ``on_segment(batch, first_offset_delta, start, count)`` is called (under the
         lock) for each run of records placed in one batch. ``partition`` may be
         UNKNOWN_PARTITION: the sticky partition, switched as records are appended.
+        ``now_ms`` dates new batches (a worker of ShardedProducer passes when the
+        records were sent); blocking for memory lasts max_block_ms from this call.
         Returns True when a batch was opened or filled (the sender should wake up).
         """
         total = len(values)
         start = 0
         wake = False
         reserved = 0
-        deadline_ms = now_ms + max_block_ms
+        deadline_ms = _monotonic_ms() + max_block_ms
         info = self._begin_append(topic)
         try:
             while start < total:

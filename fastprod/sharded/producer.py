@@ -11,6 +11,8 @@ the reports into completed futures and callbacks, and watches the workers.
 
 Backpressure: a ring's space is freed only when the broker has acknowledged the
 records in it, so a full ring blocks send() up to max.block.ms, then BufferFullError.
+delivery.timeout.ms runs from send(): each frame carries when its records were sent,
+and a worker fails unsent what waited in the ring past it (as Producer's accumulator).
 A worker that dies is replaced; the replacement re-sends what is still unacknowledged
 in the ring (at-least-once for those records: the new worker has a new producer id).
 After too many deaths, the worker's records fail with WorkerLostError.
@@ -341,10 +343,10 @@ class ShardedProducer(ProducerFront):
             for p, (indices, group_keys, group_values) in groups.items():
                 if p == UNKNOWN_PARTITION:
                     self._send_sticky(topic, snapshot, indices, group_keys, group_values,
-                                      timestamp, future, deadline_ms)
+                                      timestamp, future, now_ms, deadline_ms)
                 else:
                     self._write_group(topic, p, timestamp, indices, group_keys, group_values,
-                                      0, len(group_values), future, deadline_ms)
+                                      0, len(group_values), future, now_ms, deadline_ms)
         except BaseException as exc:
             future.fail(exc, placed=self._framed_indices(future))
             raise
@@ -365,7 +367,7 @@ class ShardedProducer(ProducerFront):
         return placed
 
     def _send_sticky(self, topic, snapshot, indices, keys, values, timestamp, future,
-                     deadline_ms) -> None:
+                     now_ms, deadline_ms) -> None:
         """Unkeyed records: runs of about batch.size bytes per sticky partition."""
         first = values[0]
         per_record = 12 + (0 if first is None else len(first))
@@ -374,10 +376,10 @@ class ShardedProducer(ProducerFront):
             stop = min(start + run, len(values))
             p = self._sticky_partition(topic, snapshot, (stop - start) * per_record)
             self._write_group(topic, p, timestamp, indices, keys, values, start, stop, future,
-                              deadline_ms)
+                              now_ms, deadline_ms)
 
     def _write_group(self, topic, p, timestamp, indices, keys, values, start, stop, future,
-                     deadline_ms) -> None:
+                     now_ms, deadline_ms) -> None:
         """Frame values[start:stop] into the owning worker's ring, as many frames as the
         ring takes at a time, blocking (up to max.block.ms) while it is full."""
         w = self._worker_for(topic, p)
@@ -386,7 +388,7 @@ class ShardedProducer(ProducerFront):
             if w.lost is not None:
                 raise WorkerLostError(f"worker {w.index} for {topic}-{p} is lost: {w.lost}")
             written = w.shard.frame_slice(topic, p, timestamp, values, keys, indices, start,
-                                          stop, future)
+                                          stop, future, now_ms)
             if written:
                 start += written
                 w.wake_worker()

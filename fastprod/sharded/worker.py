@@ -34,6 +34,7 @@ from fastprod.clock import monotonic_ms
 from fastprod.cluster.snapshot import ClusterSnapshot
 from fastprod.config import ProducerConfig
 from fastprod.engine.build import build_engine
+from fastprod.errors import KafkaTimeoutError
 from fastprod.sharded import wire
 
 log = logging.getLogger("fastprod.sharded")
@@ -134,6 +135,7 @@ class Worker:
         self.metadata = WorkerMetadata(spec.control, self._control_lock)
         cfg = ProducerConfig(spec.config)
         self.max_block_ms = cfg.max_block_ms
+        self.delivery_timeout_ms = cfg.delivery_timeout_ms
         self.engine = build_engine(cfg, self.metadata)
         self._lock = threading.Lock()
         # [ring end position, records not yet answered], oldest first
@@ -246,13 +248,24 @@ class Worker:
                                                           start, count, state))
 
         accumulator = self.engine.accumulator
+        sent_ms = _sent_ms(frame)
+        waited_ms = monotonic_ms() - sent_ms
+        if waited_ms >= self.delivery_timeout_ms:
+            # Expired in the ring: fail them unsent, as Producer's accumulator would.
+            error = KafkaTimeoutError(
+                f"expiring {frame.count} record(s) for {topic}-{frame.partition}: {waited_ms} "
+                f"ms has passed since they were sent (delivery.timeout.ms="
+                f"{self.delivery_timeout_ms}), waiting in worker {self.spec.index}'s ring")
+            self._report([frame.first_id, 0, frame.count, frame.partition, -1, -1,
+                          wire.encode_error(error), None], state, frame.count)
+            return
         try:
             if frame.headers is None:
                 wake = accumulator.append_many(
                     topic, frame.partition, frame.timestamp, frame.keys, frame.values,
-                    self.max_block_ms, monotonic_ms(), self.metadata.snapshot, on_segment)
+                    self.max_block_ms, sent_ms, self.metadata.snapshot, on_segment)
             else:
-                wake = self._append_with_headers(topic, frame, state)
+                wake = self._append_with_headers(topic, frame, state, sent_ms)
                 appended = frame.count
         except Exception as exc:  # e.g. BufferFullError: those records fail, reported
             log.warning("worker %d: appending to %s-%d failed: %s", self.spec.index, topic,
@@ -264,7 +277,7 @@ class Worker:
         if wake:
             self.engine.sender.wakeup()
 
-    def _append_with_headers(self, topic: str, frame, state) -> bool:
+    def _append_with_headers(self, topic: str, frame, state, sent_ms: int) -> bool:
         wake = False
         for i in range(frame.count):
             def on_delivery(metadata, error, i=i):
@@ -275,7 +288,7 @@ class Worker:
             result = self.engine.accumulator.append(
                 topic, frame.partition, frame.timestamp,
                 None if frame.keys is None else frame.keys[i], frame.values[i],
-                frame.headers[i], on_delivery, self.max_block_ms, monotonic_ms(),
+                frame.headers[i], on_delivery, self.max_block_ms, sent_ms,
                 self.metadata.snapshot)
             wake |= result.batch_is_full or result.new_batch_created
         return wake
@@ -355,3 +368,11 @@ def _attach(name: str) -> shared_memory.SharedMemory:
     # attaching registers the name again, harmlessly, and the parent's unlink (or the
     # tracker, if the parent is killed) removes the segment once.
     return shared_memory.SharedMemory(name=name)
+
+
+def _sent_ms(frame) -> int:
+    """When the frame's records were sent (the parent's monotonic clock is this one):
+    their batches date from then, so time spent in the ring counts towards
+    delivery.timeout.ms and linger.ms, as time in the accumulator does in Producer."""
+    now = monotonic_ms()
+    return now if frame.created_ms < 0 else min(frame.created_ms, now)
