@@ -98,6 +98,9 @@ def test_frame_slice_goes_after_staged_records_and_expects_its_frames():
     entry = shard.pending[1]
     assert (entry.future, list(entry.indices), entry.futures) == (batch, [1, 2], None)
     assert shard.waitables() == [staged, batch]
+    assert shard.frame_slice("t", 0, 1, [b"d"], None, [3], 0, 1, batch, 0) == 1
+    assert shard.waitables() == [staged, batch]  # once, for its two frames
+    batch.segment_done()
     batch.segment_done()  # the frame's segment
     batch.seal()
     assert batch.done()

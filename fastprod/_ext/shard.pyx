@@ -207,19 +207,22 @@ cdef class Shard:
             self.lock.give()
 
     def waitables(self):
-        """The futures of everything staged or framed and not yet reported."""
+        """The futures of everything staged or framed and not yet reported (a
+        send_batch() future once, however many frames it has here)."""
         cdef Run run
         cdef Pending entry
         waiting = []
+        batches = set()
         self.lock.take()
         try:
             for run in self.runs.values():
                 waiting += run.futures[run.start:]
             for entry in self.pending.values():
-                if entry.futures is None:
-                    waiting.append(entry.future)
-                else:
+                if entry.futures is not None:
                     waiting += entry.futures
+                elif id(entry.future) not in batches:
+                    batches.add(id(entry.future))
+                    waiting.append(entry.future)
             return waiting
         finally:
             self.lock.give()

@@ -27,17 +27,18 @@ import logging
 import multiprocessing
 import os
 import secrets
+import selectors
 import signal
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from multiprocessing import connection, shared_memory
+from multiprocessing import shared_memory
 from typing import Any
 
 from fastprod._ext.accumulate import FastLock, complete_futures
 from fastprod._ext.ring import Ring
 from fastprod._ext.shard import Pending, SendPath, Shard
-from fastprod.clock import monotonic_ms, wall_ms
+from fastprod.clock import monotonic_ms
 from fastprod.cluster.client import ClientOptions, NetworkClient
 from fastprod.cluster.connection import SocketOptions
 from fastprod.config import ProducerConfig
@@ -57,7 +58,7 @@ from fastprod.errors import (
     WorkerLostError,
 )
 from fastprod.front import Headers, ProducerFront, failed
-from fastprod.kernels import murmur2, partition_for_key
+from fastprod.kernels import murmur2
 from fastprod.partitioners import BuiltInPartitioner
 from fastprod.sharded import wire
 from fastprod.sharded.worker import WorkerSpec, main as worker_main
@@ -68,6 +69,8 @@ _REPORTS_RING_BYTES = 4 << 20
 _MIN_RING_BYTES = 1 << 20
 _RUN_MAX = 512  # send() records staged per frame at most
 _STAGE_MS = 1  # how long a staged send() record may wait for more
+# what woke the reports thread (selector key data: (worker handle, what))
+_WAKE, _CONTROL, _EXIT = "wake", "control", "exit"
 _MAX_RESTARTS = 3  # within _RESTART_WINDOW_S, then the worker's records fail
 _RESTART_WINDOW_S = 60.0
 # Keys the parent handles itself; the workers get records already serialized and
@@ -177,6 +180,9 @@ class ShardedProducer(ProducerFront):
             reconnect_backoff_max_ms=cfg.reconnect_backoff_max_ms,
             connections_max_idle_ms=cfg.connections_max_idle_ms,
             connection_setup_timeout_ms=cfg.socket_connection_setup_timeout_ms))
+        # What wakes the reports thread: each worker's wake-up pipe, control pipe and
+        # exit (its sentinel). Touched only by that thread once it runs.
+        self._selector = selectors.DefaultSelector()
         self._workers: list[_WorkerHandle] = []
         try:
             for i in range(count):
@@ -237,6 +243,7 @@ class ShardedProducer(ProducerFront):
             end.close()
         w.process, w.control, w.wake, w.parent_wake = (process, parent_control, wake_send,
                                                       report_recv)
+        self._watch(w)
         if self._metadata.snapshot.version:
             w.send_control(wire.encode_snapshot(self._metadata.snapshot))
 
@@ -414,27 +421,38 @@ class ShardedProducer(ProducerFront):
                 log.exception("unexpected error in the reports thread")
 
     def _poll_reports(self) -> None:
-        waitables: list | None = []
         live = [w for w in self._workers if w.lost is None]
         for w in live:
             w.reports.set_consumer_waiting(True)
-            if w.reports.write_pos != w.reports.read_pos:
-                waitables = None  # reports arrived meanwhile: don't sleep
-                break
-            waitables += [w.parent_wake, w.control]
-            if not w.stopping:
-                waitables.append(w.process.sentinel)
-        ready = connection.wait(waitables, 0.1) if waitables else []
+        ready = []
+        if all(w.reports.write_pos == w.reports.read_pos for w in live):
+            ready = self._selector.select(0.1)  # else reports arrived meanwhile
         for w in live:
             w.reports.set_consumer_waiting(False)
-            if w.parent_wake in ready:
+        woken = {key.data for key, _ in ready}
+        for w in live:
+            if (w, _WAKE) in woken:
                 wire.drain(w.parent_wake)
             self._read_reports(w)
-            if w.control in ready:
+            if (w, _CONTROL) in woken:
                 self._read_control(w)
-            if not w.process.is_alive() and not w.stopping:
-                self._read_reports(w)
-                self._on_worker_death(w)
+            if (w, _EXIT) in woken:
+                self._unwatch(w)
+                if not w.stopping:
+                    self._read_reports(w)
+                    self._on_worker_death(w)
+
+    def _watch(self, w: _WorkerHandle) -> None:
+        for fileobj, what in ((w.parent_wake, _WAKE), (w.control, _CONTROL),
+                              (w.process.sentinel, _EXIT)):
+            self._selector.register(fileobj, selectors.EVENT_READ, (w, what))
+
+    def _unwatch(self, w: _WorkerHandle) -> None:
+        for fileobj in (w.parent_wake, w.control, w.process.sentinel):
+            try:
+                self._selector.unregister(fileobj)
+            except (KeyError, ValueError):
+                pass
 
     def _read_reports(self, w: _WorkerHandle) -> None:
         while True:
@@ -614,6 +632,7 @@ class ShardedProducer(ProducerFront):
                 w.process.join()
             with w.shard.lock:  # no send() is writing into it
                 w.close()
+        self._selector.close()
 
     def __enter__(self) -> "ShardedProducer":
         return self

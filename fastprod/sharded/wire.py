@@ -14,6 +14,7 @@ Errors travel as [code or None, class name, message] and come back as the same c
 
 from __future__ import annotations
 
+import os
 from uuid import UUID
 
 import msgpack
@@ -78,9 +79,9 @@ def decode_snapshot(d: dict) -> ClusterSnapshot:
 
 
 def drain(conn) -> None:
-    """Empty a wake-up pipe (its bytes only say "look")."""
+    """Empty a wake-up pipe that poll or select found readable. Its bytes only say
+    "look", so one raw read takes them all, message framing and all."""
     try:
-        while conn.poll():
-            conn.recv_bytes()
-    except (EOFError, OSError):
+        os.read(conn.fileno(), 65536)
+    except OSError:
         pass
