@@ -230,6 +230,22 @@ def test_unknown_leader_requests_a_metadata_update(make):
     assert h.metadata.time_to_next_update(h.clock()) == 0
 
 
+def test_sending_a_batch_keeps_its_topic_from_going_idle(make):
+    """send()'s C fast path does not mark the topic used; the sender does, per batch,
+    so a topic in constant use is not forgotten after metadata.max.idle.ms."""
+    h = make()
+    h.metadata.metadata_max_idle_ms = 1000
+    for _ in range(3):
+        h.sleep(600)
+        h.append()
+        h.run_once()
+        h.respond({TP0: 0})
+        h.run_once()
+    assert TOPIC in h.metadata.topics_to_request(h.clock())
+    h.sleep(1000)  # then unused
+    assert TOPIC not in h.metadata.topics_to_request(h.clock())
+
+
 def test_poll_timeout_is_the_linger_left(make):
     h = make(linger_ms=50)
     h.append()

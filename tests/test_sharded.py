@@ -35,6 +35,7 @@ from pathlib import Path
 import pytest
 
 from fastprod import BufferFullError, KafkaTimeoutError, ProducerClosedError, RecordTooLargeError
+from fastprod.clock import monotonic_ms
 from fastprod.engine.accumulator import record_size_upper_bound
 from fastprod.errors import WorkerLostError
 from fastprod.kernels import partition_for_key
@@ -1140,6 +1141,26 @@ def test_ctrl_c_flushes_and_exits(kafka, tmp_path, mode):
     # a record interrupted inside send() may or may not have been queued
     assert want <= set(values) <= want | {b"%d" % n_sent}, \
         (len(want - set(values)), sorted(set(values) - want)[:3])
+
+
+def test_a_topic_in_use_is_not_forgotten_after_metadata_max_idle_ms(kafka):
+    """send()'s C fast path does not mark the topic used itself; the parent's stager
+    does, so a topic that is sent to all the time stays in the metadata past
+    metadata.max.idle.ms (and one that is not is forgotten)."""
+    topic, idle_topic = unique_topic("sh-busy"), unique_topic("sh-idle")
+    for name in (topic, idle_topic):
+        create_topic(kafka, name, 2)
+    with ShardedProducer({"bootstrap.servers": kafka.bootstrap_servers,
+                          "metadata.max.idle.ms": 5000}, workers=WORKERS) as p:
+        p.send(idle_topic, b"once").result(timeout=30)
+        deadline = time.monotonic() + 7
+        futures = []
+        while time.monotonic() < deadline:
+            futures += [p.send(topic, b"v", key=b"k%d" % i) for i in range(100)]
+            time.sleep(0.05)
+        assert all(f.result(timeout=30).offset >= 0 for f in futures)
+        requested = p._metadata.topics_to_request(monotonic_ms())
+    assert topic in requested and idle_topic not in requested, requested
 
 
 def test_partitions_added_while_running(kafka):

@@ -215,6 +215,9 @@ class Sender:
         batches = self.accumulator.drain(snapshot, ready_nodes, self.max_request_size, now_ms)
         for node_batches in batches.values():
             for batch in node_batches:
+                # In use: send()'s C fast path does not mark it (Java's waitOnMetadata
+                # does on every send), so keep metadata.max.idle.ms from forgetting it.
+                self.metadata.touch(batch.topic, now_ms)
                 tp = (batch.topic, batch.partition)
                 self._in_flight[tp].append(batch)
                 if self.guarantee_message_order:

@@ -312,8 +312,13 @@ class ShardedProducer(ProducerFront):
     def _frame_all_runs(self) -> bool:
         """Frame every staged run; True if some records are still waiting."""
         left = False
+        now_ms = monotonic_ms()
         for w in self._workers:
             if w.shard.runs:
+                # In use: send()'s C fast path does not mark it, so keep
+                # metadata.max.idle.ms from forgetting it (list() copies atomically).
+                for topic in {topic for topic, _ in list(w.shard.runs)}:
+                    self._metadata.touch(topic, now_ms)
                 left |= w.shard.frame_runs()
                 w.wake_worker()
         return left
