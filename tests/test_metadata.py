@@ -166,18 +166,31 @@ def test_a_leader_missing_from_the_brokers_is_no_leader():
     assert [p.partition for p in snapshot.available_partitions_for_topic("t")] == [0]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: Java's Metadata.updateLatestMetadata ignores partition metadata with an "
-    "older leader epoch than the last one seen (a lagging broker's answer) and keeps the "
-    "newer leader; fastprod takes every response as is and can move a partition back to "
-    "its old leader"))
 def test_metadata_with_an_older_leader_epoch_is_ignored():
+    """Java's Metadata.updateLatestMetadata: a lagging broker's answer (an older leader
+    epoch) does not move a partition back to its former leader; a newer or equal epoch,
+    or none, is taken."""
+    metadata = fresh()
+    metadata.update(metadata_response({"t": [1, 1]}, leader_epochs={("t", 0): 8,
+                                                                    ("t", 1): 3}), 0)
+    snapshot = metadata.update(metadata_response({"t": [0, 0]}, leader_epochs={
+        ("t", 0): 7, ("t", 1): 4}), 10)
+    assert (snapshot.topics["t"][0].leader, snapshot.topics["t"][0].leader_epoch) == (1, 8)
+    assert (snapshot.topics["t"][1].leader, snapshot.topics["t"][1].leader_epoch) == (0, 4)
+    snapshot = metadata.update(metadata_response({"t": [0, 1]}, leader_epochs={
+        ("t", 0): 8, ("t", 1): 4}), 20)
+    assert [p.leader for p in snapshot.topics["t"]] == [0, 1]  # same epoch: taken
+
+
+def test_a_recreated_topic_starts_its_leader_epochs_over():
+    """A new topic id (deleted and created again) resets the epochs seen: its first
+    leaders have low epochs and must be taken."""
     metadata = fresh()
     metadata.update(metadata_response({"t": [1]}, leader_epochs={("t", 0): 8}), 0)
-    snapshot = metadata.update(metadata_response({"t": [0]}, leader_epochs={("t", 0): 7}),
-                               10)
-    assert snapshot.topics["t"][0].leader == 1
-    assert snapshot.topics["t"][0].leader_epoch == 8
+    response = metadata_response({"t": [2]}, leader_epochs={("t", 0): 0})
+    response.topics[0].topic_id = uuid.uuid4()
+    snapshot = metadata.update(response, 10)
+    assert (snapshot.topics["t"][0].leader, snapshot.topics["t"][0].leader_epoch) == (2, 0)
 
 
 def test_fatal_topic_errors_fail_await_topic_at_once():

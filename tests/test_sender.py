@@ -259,17 +259,19 @@ def test_poll_timeout_is_the_linger_left(make):
     assert len(h.produce_requests()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: Java's poll timeout is bounded by the next batch expiry of queued batches "
-    "too (RecordAccumulator.nextExpiryTimeMs, updated in expiredBatches); fastprod's "
-    "_next_expiry_ms only looks at in-flight batches, so a batch that cannot be sent "
-    "(no leader) is expired only when something else wakes the sender (in practice the "
-    "next metadata refresh or request.timeout.ms bounds the delay)"))
 def test_poll_timeout_covers_the_delivery_timeout_of_queued_batches(make):
+    """Java's RecordAccumulator.nextExpiryTimeMs: a batch that cannot be sent (no
+    leader) still bounds the sender's sleep, so it expires on time."""
     h = make(leaders={TOPIC: [-1]})
-    h.append()
+    future = h.append()
     h.run_once()
     assert h.client.polls[-1] <= DELIVERY_TIMEOUT_MS
+    h.sleep(DELIVERY_TIMEOUT_MS - 10)
+    h.run_once()
+    assert h.client.polls[-1] <= 10
+    h.sleep(10)
+    h.run_once()
+    assert isinstance(future.exception(0), KafkaTimeoutError)
 
 
 # ---- retriable errors --------------------------------------------------------------------

@@ -44,6 +44,7 @@ class Metadata:
         self.snapshot = ClusterSnapshot.empty()
         self._cond = threading.Condition()
         self._topics: dict[str, int] = {}  # topic -> last used, monotonic ms
+        self._leader_epochs: dict[tuple[str, int], int] = {}  # the newest seen
         self._need_update = True
         self._last_refresh_ms: int | None = None  # last attempt, successful or not
         self._last_success_ms = 0
@@ -166,6 +167,8 @@ class Metadata:
             topics[t.name] = _partitions(t.name, t.partitions, nodes)
         with self._cond:
             old = self.snapshot
+            for name, parts in topics.items():
+                topics[name] = self._newest_leaders(name, parts, old, topic_ids.get(name))
             self.snapshot = ClusterSnapshot(
                 version=old.version + 1, cluster_id=response.cluster_id,
                 controller_id=response.controller_id, nodes=nodes, topics=topics,
@@ -182,6 +185,30 @@ class Metadata:
                 if t not in fatal)
             self._cond.notify_all()
         return self.snapshot
+
+    def _newest_leaders(self, topic: str, parts: tuple[PartitionInfo, ...],
+                        old: ClusterSnapshot, topic_id) -> tuple[PartitionInfo, ...]:
+        """Java's Metadata.updateLatestMetadata: a partition whose leader epoch is older
+        than the newest seen (a lagging broker's answer) keeps what the last snapshot
+        had, so it never moves back to a former leader. Called with the lock held."""
+        if old.topic_ids.get(topic) not in (None, topic_id):  # recreated: epochs restart
+            for key in [k for k in self._leader_epochs if k[0] == topic]:
+                del self._leader_epochs[key]
+        previous = old.topics.get(topic, ())
+        out = list(parts)
+        for i, p in enumerate(parts):
+            key = (topic, i)
+            if p.leader_epoch < 0:  # no epoch to compare (an error): take it as is
+                self._leader_epochs.pop(key, None)
+                continue
+            newest = self._leader_epochs.get(key)
+            if newest is None or p.leader_epoch >= newest:
+                self._leader_epochs[key] = p.leader_epoch
+            elif i < len(previous):
+                log.debug("ignoring leader epoch %d of %s-%d: %d seen already",
+                          p.leader_epoch, topic, i, newest)
+                out[i] = previous[i]
+        return tuple(out)
 
     def close(self) -> None:
         with self._cond:

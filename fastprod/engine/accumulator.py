@@ -72,6 +72,7 @@ class RecordAccumulator:
         self.retry_backoff_ms = retry_backoff_ms
         self.retry_backoff_max_ms = retry_backoff_max_ms
         self.delivery_timeout_ms = delivery_timeout_ms
+        self.next_expiry_ms = 2**63 - 1  # of the queued batches, as of expired_batches
         self.pool = pool
         self._partitioner_factory = partitioner_factory
         self.transaction_manager = transaction_manager
@@ -394,8 +395,11 @@ class RecordAccumulator:
                 info.compression_ratio = max(current - _RATIO_IMPROVING_STEP, observed)
 
     def expired_batches(self, now_ms: int) -> list[ProducerBatch]:
-        """Remove and return queued batches past delivery.timeout.ms (oldest first)."""
+        """Remove and return queued batches past delivery.timeout.ms (oldest first), and
+        note when the next one will be (``next_expiry_ms``: Java's nextExpiryTimeMs,
+        which bounds the sender's sleep)."""
         expired = []
+        soonest = 2**63 - 1
         with self._lock:
             for info in self._topics.values():
                 for dq in info.deques.values():
@@ -404,6 +408,9 @@ class RecordAccumulator:
                         batch = dq.popleft()
                         batch.full = True
                         expired.append(batch)
+                    if dq:
+                        soonest = min(soonest, dq[0].created_ms + self.delivery_timeout_ms)
+            self.next_expiry_ms = soonest
         return expired
 
     def reenqueue(self, batch: ProducerBatch, now_ms: int) -> None:

@@ -250,7 +250,8 @@ class Sender:
                 unmute=id(batch) not in in_flight_expired)
 
     def _next_expiry_ms(self, now_ms: int) -> int:
-        soonest = 2**31 - 1
+        """Until the next batch, queued (as of _expire) or in flight, expires."""
+        soonest = min(2**31 - 1, self.accumulator.next_expiry_ms - now_ms)
         for batches in self._in_flight.values():
             for batch in batches:
                 soonest = min(soonest, batch.created_ms + self.delivery_timeout_ms - now_ms)
