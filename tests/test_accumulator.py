@@ -641,12 +641,10 @@ def test_sticky_switch_counts_the_batch_header_like_java():
     assert partitions == [0] * n + [1]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: with compression Java counts the estimated compressed growth of the "
-    "batch (estimatedSizeInBytes delta: records x ratio x 1.05) towards the sticky "
-    "limit; fastprod counts uncompressed record bytes, so it switches partitions after "
-    "2 x batch.size uncompressed bytes, leaving batches a fraction full"))
 def test_sticky_switch_with_compression_counts_estimated_compressed_bytes():
+    """As Java (appendedBytes = the growth of estimatedSizeInBytes): with compression the
+    sticky partitioner counts estimated compressed bytes, so a partition gets a batch's
+    worth of compressed data before the switch."""
     rng = SequentialRandom()
     batch_size = 2000
     acc = make_accumulator(batch_size=batch_size, compression_type=COMPRESSION_GZIP,

@@ -313,6 +313,13 @@ cpdef RecordFuture failed_future(str topic, int partition, error):
 
 # ---- batches ------------------------------------------------------------------------
 
+cdef inline Py_ssize_t _estimated_size(BatchBuilder b, Py_ssize_t pos) noexcept:
+    """Java's estimatedSizeInBytes of a batch with ``pos`` bytes written so far."""
+    if b.compression_type == 0:
+        return pos
+    return 61 + <Py_ssize_t>((pos - 61) * b._size_factor)
+
+
 cdef class ProducerBatch:
     """The records of one partition on their way into one record batch v2."""
 
@@ -357,7 +364,11 @@ cdef class ProducerBatch:
 
     cdef RecordFuture _append(self, int64_t timestamp, object key, object value,
                               object headers, object callback, int *appended):
-        """Append a record; its future, or None (batch now full) with appended = -1."""
+        """Append a record; its future, or None (batch now full) with appended = -1.
+        ``appended``: how much the batch's estimated size grew (Java's appendedBytes,
+        which the sticky partitioner counts: with compression, the estimated compressed
+        bytes)."""
+        cdef Py_ssize_t before = self.builder._pos
         cdef Py_ssize_t size = self.builder._append(self.record_count, timestamp, key,
                                                     value, headers)
         cdef RecordFuture future
@@ -388,7 +399,8 @@ cdef class ProducerBatch:
             # record larger than batch.size is not full in Java (its write limit is that
             # record's size estimate), so the next record closes it instead.
             self.full = True
-        appended[0] = <int>size
+        appended[0] = <int>(_estimated_size(self.builder, self.builder._pos)
+                            - _estimated_size(self.builder, before))
         return future
 
     def try_append(self, int64_t timestamp, key, value, headers, callback):
@@ -408,18 +420,16 @@ cdef class ProducerBatch:
         if count < stop - start:
             self.full = True
         self.record_count += count
-        return count, self.builder._pos - before
+        return count, (_estimated_size(self.builder, self.builder._pos)
+                       - _estimated_size(self.builder, before))
 
     @property
     def estimated_size_in_bytes(self):
         """The encoded size once built: exact without compression, else Java's
         estimate (records x the topic's ratio x 1.05, plus the header)."""
-        cdef BatchBuilder b = self.builder
         if self._records is not None:
             return len(self._records)
-        if b.compression_type == 0:
-            return b._pos
-        return 61 + <Py_ssize_t>((b._pos - 61) * b._size_factor)
+        return _estimated_size(self.builder, self.builder._pos)
 
     def records(self):
         """The encoded batch: built on first use (at drain), reused by every retry."""
