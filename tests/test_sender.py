@@ -296,14 +296,10 @@ def test_not_leader_requests_metadata_and_retries(make):
     assert future.result(0).offset == 3 and h.memory_all_returned()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation (KIP-951): Java's Sender takes the new leader a NOT_LEADER_OR_FOLLOWER "
-    "Produce response carries (current_leader + node_endpoints) into its metadata at "
-    "once (Metadata.updatePartitionLeadership) and retries to it without the retry "
-    "backoff (SenderTest.testWhenProduceResponseReturnsWithALeaderShipChangeError"
-    "AndNewLeaderInformation); fastprod ignores both fields and retries to the old "
-    "leader until a metadata refresh"))
 def test_not_leader_with_the_new_leader_retries_to_it_at_once(make):
+    """KIP-951, Java's testWhenProduceResponseReturnsWithALeaderShipChangeErrorAndNew
+    LeaderInformation: the new leader a NOT_LEADER_OR_FOLLOWER answer names goes into
+    the metadata at once, and the retry goes to it without the retry backoff."""
     from fastprod.protocol.messages.produce import (
         LeaderIdAndEpoch,
         NodeEndpoint,
@@ -326,6 +322,27 @@ def test_not_leader_with_the_new_leader_retries_to_it_at_once(make):
     retry = h.produce_requests()[-1]
     assert len(h.produce_requests()) == 2 and retry.node_id == 2
     assert not future.done()
+
+
+def test_a_new_leader_hint_with_an_old_epoch_is_ignored(make):
+    from fastprod.protocol.messages.produce import (
+        LeaderIdAndEpoch,
+        PartitionProduceResponse,
+        ProduceResponse,
+        TopicProduceResponse,
+    )
+
+    h = make(retry_backoff_ms=100, produce_version=10)
+    h.append(0)
+    h.run_once()
+    h.client.respond(ProduceResponse(responses=[TopicProduceResponse(
+        name=TOPIC, partition_responses=[PartitionProduceResponse(
+            index=0, error_code=NOT_LEADER, base_offset=-1,
+            current_leader=LeaderIdAndEpoch(1, 7))])]))  # epoch 7: what we know already
+    h.run_once()
+    assert h.metadata.snapshot.topics[TOPIC][0].leader == 0
+    h.run_once()
+    assert len(h.produce_requests()) == 1  # backing off: no retry yet
 
 
 def test_a_retriable_error_that_is_not_about_metadata_does_not_refresh_it(make):

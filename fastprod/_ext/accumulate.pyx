@@ -342,6 +342,10 @@ cdef class ProducerBatch:
     cdef public int16_t producer_epoch
     cdef public int32_t base_sequence
     cdef public bint is_transactional
+    # KIP-951: the leader epoch it was last headed for, and the attempt at which it
+    # changed (a retry to a new leader skips the backoff)
+    cdef public int32_t current_leader_epoch
+    cdef public int leader_changed_attempts
     cdef object _records
     cdef bint _completed
     cdef object _lock
@@ -360,6 +364,8 @@ cdef class ProducerBatch:
         self.producer_id = -1
         self.producer_epoch = -1
         self.base_sequence = -1
+        self.current_leader_epoch = -1
+        self.leader_changed_attempts = -1
         self._lock = threading.Lock()
 
     cdef RecordFuture _append(self, int64_t timestamp, object key, object value,
@@ -453,6 +459,18 @@ cdef class ProducerBatch:
 
     def has_reached_delivery_timeout(self, int64_t delivery_timeout_ms, int64_t now_ms):
         return now_ms - self.created_ms >= delivery_timeout_ms
+
+    def maybe_update_leader_epoch(self, int32_t leader_epoch):
+        """Java's maybeUpdateLeaderEpoch: note a newer leader epoch of the partition."""
+        if leader_epoch >= 0 and self.current_leader_epoch < leader_epoch:
+            self.current_leader_epoch = leader_epoch
+            self.leader_changed_attempts = self.attempts
+
+    @property
+    def leader_changed_for_retry(self):
+        """Java's hasLeaderChangedForTheOngoingRetry: retried, and the partition has had
+        a new leader since the failed attempt (so no backoff: KIP-951)."""
+        return self.attempts >= 1 and self.attempts == self.leader_changed_attempts
 
     def reenqueued(self, int64_t now_ms):
         self.attempts += 1

@@ -186,6 +186,47 @@ class Metadata:
             self._cond.notify_all()
         return self.snapshot
 
+    def update_leadership(self, leaders: dict[tuple[str, int], tuple[int, int]],
+                          endpoints) -> set[tuple[str, int]]:
+        """KIP-951 (Java's Metadata.updatePartitionLeadership): take the new leaders a
+        Produce response named for partitions it refused (NOT_LEADER_OR_FOLLOWER),
+        ``leaders``: (topic, partition) -> (leader id, leader epoch), with their
+        ``endpoints`` (NodeEndpoints), when their epoch is newer than ours. Returns the
+        partitions updated; publishes a new snapshot if there are any."""
+        with self._cond:
+            old = self.snapshot
+            nodes = dict(old.nodes)
+            for e in endpoints:
+                nodes.setdefault(e.node_id, Node(e.node_id, e.host, e.port, e.rack))
+            topics = dict(old.topics)
+            updated = set()
+            for (topic, partition), (leader, epoch) in leaders.items():
+                parts = topics.get(topic)
+                if parts is None or partition >= len(parts) or leader not in nodes:
+                    continue
+                current = parts[partition]
+                if epoch <= max(current.leader_epoch,
+                                self._leader_epochs.get((topic, partition), -1)):
+                    continue  # not newer than what we know
+                parts = list(parts)
+                parts[partition] = PartitionInfo(topic, partition, leader, epoch,
+                                                 current.replicas, current.isr,
+                                                 current.offline_replicas)
+                topics[topic] = tuple(parts)
+                self._leader_epochs[(topic, partition)] = epoch
+                updated.add((topic, partition))
+            if updated:
+                log.info("new leaders from a produce response: %s", ", ".join(
+                    f"{t}-{p} -> node {leaders[(t, p)][0]}" for t, p in sorted(updated)))
+                self.snapshot = ClusterSnapshot(
+                    version=old.version + 1, cluster_id=old.cluster_id,
+                    controller_id=old.controller_id, nodes=nodes, topics=topics,
+                    topic_errors=old.topic_errors, topic_ids=old.topic_ids)
+                for listener in self.listeners:
+                    listener(self.snapshot)
+                self._cond.notify_all()
+            return updated
+
     def _newest_leaders(self, topic: str, parts: tuple[PartitionInfo, ...],
                         old: ClusterSnapshot, topic_id) -> tuple[PartitionInfo, ...]:
         """Java's Metadata.updateLatestMetadata: a partition whose leader epoch is older

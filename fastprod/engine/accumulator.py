@@ -267,8 +267,9 @@ class RecordAccumulator:
         return by_node
 
     def _backoff_ms(self, batch: ProducerBatch) -> int:
-        """Exponential retry backoff (Java's ExponentialBackoff without jitter)."""
-        if batch.attempts <= 0:
+        """Exponential retry backoff (Java's ExponentialBackoff without jitter); none for
+        a retry to a new leader (KIP-951)."""
+        if batch.attempts <= 0 or batch.leader_changed_for_retry:
             return 0
         backoff = self.retry_backoff_ms * (2 ** (batch.attempts - 1))
         return min(backoff, self.retry_backoff_max_ms)
@@ -286,15 +287,17 @@ class RecordAccumulator:
                 for partition, dq in info.deques.items():
                     if not dq:
                         continue
-                    leader = -1
+                    leader = leader_epoch = -1
                     if parts is not None and partition < len(parts):
                         leader = parts[partition].leader
+                        leader_epoch = parts[partition].leader_epoch
                     if leader < 0 or leader not in snapshot.nodes:
                         unknown.add(topic)
                         continue
                     if leader in ready_nodes or (topic, partition) in self._muted:
                         continue
                     batch = dq[0]
+                    batch.maybe_update_leader_epoch(leader_epoch)
                     next_delay = min(next_delay, max(
                         batch.created_ms + self.delivery_timeout_ms - now_ms, 0))
                     backoff = self._backoff_ms(batch) if batch.in_retry else 0

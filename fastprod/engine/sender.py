@@ -44,6 +44,7 @@ PRODUCE_KEY = protocol.PRODUCE_KEY
 INIT_PRODUCER_ID_KEY = 22
 _DUPLICATE_SEQUENCE_NUMBER = 46
 _SEQUENCE_ERRORS = {45, 59}  # OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID
+_LEADER_MOVED = {6, 74}  # NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH: may name the new leader
 _TOPIC_ID_VERSION = 13  # Produce v13+ names topics by id (KIP-516)
 _ZSTD_MIN_VERSION = 7
 
@@ -306,9 +307,15 @@ class Sender:
             for batch in by_tp.values():
                 self._complete_batch(batch, None, -1, -1, None, now_ms)
             return
+        new_leaders = {}
         for topic_response in response.responses:
             topic = topic_response.name if ids is None else ids.get(topic_response.topic_id)
             for pr in topic_response.partition_responses:
+                if pr.error_code in _LEADER_MOVED:
+                    leader = pr.current_leader  # KIP-951 (Produce v10+)
+                    if leader.leader_id >= 0 and leader.leader_epoch >= 0:
+                        new_leaders[(topic, pr.index)] = (leader.leader_id,
+                                                          leader.leader_epoch)
                 batch = by_tp.pop((topic, pr.index), None)
                 if batch is None:
                     log.warning("produce response from node %d for %s-%d that was not asked",
@@ -326,6 +333,10 @@ class Sender:
                         "one or more invalid records")
                 self._complete_batch(batch, error, pr.base_offset, pr.log_append_time_ms,
                                      record_errors, now_ms)
+        if new_leaders:
+            # Retried to the new leader without waiting for a metadata refresh, and
+            # without the retry backoff (the batch sees the newer leader epoch).
+            self.metadata.update_leadership(new_leaders, response.node_endpoints)
         for batch in by_tp.values():  # the broker skipped a partition: treat as retriable
             self._complete_batch(batch, NetworkError(
                 f"node {node_id} sent no response for {batch.topic}-{batch.partition}"),
