@@ -659,11 +659,6 @@ def test_sticky_switch_with_compression_counts_estimated_compressed_bytes():
     assert len(partitions) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: Java's ready() feeds the queue sizes to "
-    "BuiltInPartitioner.updatePartitionLoadStats (adaptive partitioning, on by default: "
-    "partitioner.adaptive.partitioning.enable); fastprod's ready() never calls it, so "
-    "switching is always uniform"))
 def test_adaptive_built_in_partitioner():
     """Java's testAdaptiveBuiltInPartitioner: partitions are chosen with weights
     max(queue)+1-queue."""
@@ -684,6 +679,39 @@ def test_adaptive_built_in_partitioner():
     for _ in range(2 * partitioner.load_stats_range_end()):
         frequencies[append(acc, UNKNOWN_PARTITION, key=None, value=large).partition] += 1
     assert frequencies == [2 * (8 - q) for q in queue_sizes]
+
+
+def test_adaptive_partitioning_off_switches_uniformly():
+    rng = SequentialRandom()
+    acc = make_accumulator(batch_size=128, rng=rng)
+    acc.enable_adaptive_partitioning = False
+    for p, n in enumerate([1, 7, 2]):
+        for _ in range(n):
+            append(acc, p, key=None, value=bytes(128))
+    acc.ready(SNAP, 0)
+    assert acc.topics[TOPIC].partitioner.load_stats_range_end() is None
+
+
+def test_a_node_ready_but_not_drained_is_left_out_after_the_availability_timeout():
+    """Java's partitioner.availability.timeout.ms: the partitions of a node that has
+    stayed ready but undrained for longer are left out of adaptive partitioning."""
+    snap = make_snapshot({TOPIC: [0, 1, 2]})
+    rng = SequentialRandom()
+    acc = make_accumulator(batch_size=128, rng=rng)
+    acc.partition_availability_timeout_ms = 5
+    for p, n in enumerate([1, 7, 2]):
+        for _ in range(n):
+            acc.append(TOPIC, p, 0, None, bytes(128), None, None, 1000, 0, snap)
+    for node in (0, 1, 2):
+        acc.update_node_latency_stats(node, 0, True)
+    acc.update_node_latency_stats(1, 10, False)  # ready for 10 ms, never drained
+    acc.ready(snap, 10)
+    partitioner = acc.topics[TOPIC].partitioner
+    # partitions 0 and 2 (queues 1 and 2): weights 2 + 1 - 1 and 2 + 1 - 2
+    assert partitioner.load_stats_range_end() == 3
+    chosen = {acc.append(TOPIC, UNKNOWN_PARTITION, 0, None, bytes(128), None, None, 1000, 0,
+                         snap).partition for _ in range(30)}
+    assert chosen == {0, 2}
 
 
 # ---- compression ratio ---------------------------------------------------------------------

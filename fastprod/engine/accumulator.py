@@ -64,7 +64,8 @@ class RecordAccumulator:
                  compression_level: int | None, linger_ms: int, retry_backoff_ms: int,
                  retry_backoff_max_ms: int, delivery_timeout_ms: int, pool: BufferPool,
                  partitioner_factory: Callable[[str], object],
-                 transaction_manager=None) -> None:
+                 transaction_manager=None, enable_adaptive_partitioning: bool = True,
+                 partition_availability_timeout_ms: int = 0) -> None:
         self.batch_size = batch_size
         self.compression_type = compression_type
         self.compression_level = compression_level
@@ -75,6 +76,10 @@ class RecordAccumulator:
         self.next_expiry_ms = 2**63 - 1  # of the queued batches, as of expired_batches
         self.pool = pool
         self._partitioner_factory = partitioner_factory
+        # partitioner.adaptive.partitioning.enable, partitioner.availability.timeout.ms
+        self.enable_adaptive_partitioning = enable_adaptive_partitioning
+        self.partition_availability_timeout_ms = partition_availability_timeout_ms
+        self._node_stats: dict[int, list[int]] = {}
         self.transaction_manager = transaction_manager
         # Shared with the C fast path of Producer.send (SendFastPath), which appends to
         # open batches under this same lock.
@@ -284,16 +289,33 @@ class RecordAccumulator:
             force = exhausted or self._closed or self._flushes_in_progress > 0
             for topic, info in self._topics.items():
                 parts = snapshot.topics.get(topic)
+                # Java's partitionReady: queue sizes for adaptive partitioning, once the
+                # topic has a queue for every partition (else its switching is uniform).
+                sizes = ids = None
+                if (self.enable_adaptive_partitioning and parts is not None
+                        and len(info.deques) >= len(parts)):
+                    sizes = [0] * len(info.deques)
+                    ids = [0] * len(info.deques)
+                slot = -1
                 for partition, dq in info.deques.items():
-                    if not dq:
-                        continue
                     leader = leader_epoch = -1
                     if parts is not None and partition < len(parts):
                         leader = parts[partition].leader
                         leader_epoch = parts[partition].leader_epoch
-                    if leader < 0 or leader not in snapshot.nodes:
+                    has_leader = leader >= 0 and leader in snapshot.nodes
+                    if has_leader and sizes is not None:
+                        slot += 1
+                        ids[slot] = partition
+                        sizes[slot] = 0
+                    if not dq:
+                        continue
+                    if not has_leader:
                         unknown.add(topic)
                         continue
+                    if sizes is not None:
+                        sizes[slot] = len(dq)
+                        if self._unavailable(leader):
+                            slot -= 1  # left out: its slot goes to the next partition
                     if leader in ready_nodes or (topic, partition) in self._muted:
                         continue
                     batch = dq[0]
@@ -310,7 +332,27 @@ class RecordAccumulator:
                         ready_nodes.add(leader)
                     else:
                         next_delay = min(next_delay, max(time_to_wait - waited, 0))
+                update = getattr(info.partitioner, "update_partition_load_stats", None)
+                if update is not None:
+                    update(sizes, ids, slot + 1)
         return ReadyCheckResult(ready_nodes, next_delay, unknown)
+
+    def update_node_latency_stats(self, node: int, now_ms: int, can_drain: bool) -> None:
+        """Java's updateNodeLatencyStats (the sender, for every node ready() names): a
+        node that stays ready without being drained for partitioner.availability.
+        timeout.ms has its partitions left out of adaptive partitioning."""
+        if self.partition_availability_timeout_ms <= 0:
+            return
+        stats = self._node_stats.setdefault(node, [now_ms, now_ms])  # [ready, drained]
+        if can_drain:
+            stats[1] = now_ms
+        stats[0] = now_ms
+
+    def _unavailable(self, node: int) -> bool:
+        if self.partition_availability_timeout_ms <= 0:
+            return False
+        stats = self._node_stats.get(node)
+        return stats is not None and stats[0] - stats[1] > self.partition_availability_timeout_ms
 
     def drain(self, snapshot: ClusterSnapshot, nodes: set[int], max_size: int,
               now_ms: int) -> dict[int, list[ProducerBatch]]:

@@ -18,7 +18,7 @@ from fastprod.engine.buffer_pool import BufferPool
 from fastprod.engine.sender import Sender
 from fastprod.engine.transaction_manager import TransactionManager
 from fastprod.errors import ConfigError
-from fastprod.partitioners import BuiltInPartitioner
+from fastprod.partitioners import BuiltInPartitioner, PartitionerConfig
 
 
 @dataclass
@@ -49,13 +49,16 @@ def build_engine(cfg: ProducerConfig, metadata) -> Engine:
                                 transactional_id=cfg.transactional_id)
     codec, level = compression_from_config(cfg)
     batch_size = max(cfg.batch_size, 1)  # batch.size=0 means one record per batch
+    partitioning = PartitionerConfig.from_config(cfg)
     accumulator = RecordAccumulator(
         batch_size=batch_size, compression_type=codec, compression_level=level,
         linger_ms=cfg.linger_ms, retry_backoff_ms=cfg.retry_backoff_ms,
         retry_backoff_max_ms=cfg.retry_backoff_max_ms,
         delivery_timeout_ms=cfg.delivery_timeout_ms, pool=BufferPool(cfg.buffer_memory),
         partitioner_factory=lambda topic: BuiltInPartitioner(topic, batch_size),
-        transaction_manager=tm)
+        transaction_manager=tm,
+        enable_adaptive_partitioning=partitioning.enable_adaptive_partitioning,
+        partition_availability_timeout_ms=partitioning.partition_availability_timeout_ms)
     client = NetworkClient(metadata, ClientOptions(
         socket=SocketOptions(send_buffer_bytes=cfg.send_buffer_bytes,
                              receive_buffer_bytes=cfg.receive_buffer_bytes,

@@ -208,7 +208,9 @@ class Sender:
         not_ready_timeout_ms = 2**31 - 1
         for node_id in result.ready_nodes:
             node = snapshot.nodes.get(node_id)
-            if node is not None and self.client.ready(node, now_ms):
+            can_drain = node is not None and self.client.ready(node, now_ms)
+            self.accumulator.update_node_latency_stats(node_id, now_ms, can_drain)
+            if can_drain:
                 ready_nodes.add(node_id)
             else:
                 not_ready_timeout_ms = min(not_ready_timeout_ms,
