@@ -732,6 +732,26 @@ def test_record_larger_than_the_broker_accepts(kafka):
     assert [r.value for r in records] == [b"small"]
 
 
+@pytest.mark.parametrize("send_batch", [False, True], ids=["send", "send_batch"])
+def test_a_batch_over_the_topics_limit_is_split_and_delivered(kafka, send_batch):
+    """The topic takes at most 2,000-byte batches; the producer fills 16 KiB ones. As in
+    Java, the broker's MESSAGE_TOO_LARGE makes the producer split them (idempotence on:
+    the parts keep the sequence numbers) until they fit: every record is delivered
+    once, in order, where its future says."""
+    topic = unique_topic("split")
+    create_topic(kafka, topic, partitions=1, config={"max.message.bytes": "2000"})
+    values = [b"%04d-" % i + bytes(200) for i in range(60)]
+    with Producer({"bootstrap.servers": kafka.bootstrap_servers, "linger.ms": 200}) as p:
+        if send_batch:
+            offsets = [md.offset for md in p.send_batch(topic, values).result(timeout=30)]
+        else:
+            futures = [p.send(topic, v) for v in values]
+            offsets = [f.result(timeout=30).offset for f in futures]
+    assert offsets == list(range(60)), offsets
+    records = java_read(kafka.bootstrap_servers, topic, 60)
+    assert [r.value for r in records] == values
+
+
 def _closed_port() -> int:
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

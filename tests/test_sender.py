@@ -18,6 +18,7 @@ from fastprod.errors import (
     NetworkError,
     NotLeaderOrFollowerError,
     ProducerClosedError,
+    NotEnoughReplicasError,
     RecordTooLargeError,
     UnsupportedVersionError,
 )
@@ -457,21 +458,58 @@ def test_message_too_large_for_one_record_fails_with_record_too_large(make):
     assert len(h.produce_requests()) == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "deviation: on MESSAGE_TOO_LARGE for a batch of more than one record, Java's "
-    "Sender.completeBatch splits it (RecordAccumulator.splitAndReenqueue) and sends the "
-    "halves, without counting a retry; fastprod fails every record with "
-    "RecordTooLargeError"))
-def test_message_too_large_splits_a_batch_of_several_records(make):
-    h = make()
+def _answer_parts(h, futures, first_offset=100):
+    """Run the sender, answering each produce request with offsets 100, 200, ...;
+    the values of each batch sent, in order."""
+    sent = []
+    for _ in range(20):
+        h.run_once()
+        for request in h.client.pending():
+            sent.append([r.value for r in read_batch(request.records()[TP0]).records])
+            h.respond({TP0: first_offset * len(sent)}, request)
+        if all(f.done() for f in futures) and not h.in_flight():
+            return sent
+    raise AssertionError(f"not done after 20 rounds; sent {sent}")
+
+
+@pytest.mark.parametrize("idempotent", [False, True])
+def test_message_too_large_splits_a_batch_of_several_records(make, idempotent):
+    """Java's Sender.completeBatch + splitAndReenqueue: a batch of several records the
+    broker finds too large is split and the parts resent (not counted as a retry: this
+    works with retries=0), each record with its own offset; with idempotence the parts
+    carry the batch's sequence numbers."""
+    h = make(retries=0, idempotent=idempotent)
+    if idempotent:
+        h.init_producer_id()
+    futures = [h.append(value=b"v%d" % i) for i in range(4)]
+    h.run_once()
+    [first] = h.client.pending()
+    h.respond({TP0: PartitionResult(error=MESSAGE_TOO_LARGE)}, first)
+    h.run_once()
+    assert not any(f.done() for f in futures)
+    sent = _answer_parts(h, futures)
+    # batch.size is larger than the batch: halves, so a lower broker limit converges
+    assert sent == [[b"v0", b"v1"], [b"v2", b"v3"]]
+    assert [f.result(0).offset for f in futures] == [100, 101, 200, 201]
+    if idempotent:
+        resent = h.produce_requests()[1:]
+        assert [header(r)[2] for r in resent] == [0, 2]
+    assert h.memory_all_returned() and not h.acc.has_incomplete()
+
+
+def test_a_split_batch_whose_part_fails_fails_only_that_part(make):
+    h = make(retries=0)
     futures = [h.append(value=b"v%d" % i) for i in range(4)]
     h.run_once()
     h.respond({TP0: PartitionResult(error=MESSAGE_TOO_LARGE)})
+    h.run_once()  # the answer: split
+    h.run_once()  # the first part out (one batch of a partition per request)
+    h.respond({TP0: 7})
+    h.run_once()  # the second part out, the first answered
+    h.respond({TP0: PartitionResult(error=NOT_ENOUGH_REPLICAS)})
     h.run_once()
-    assert not any(f.done() for f in futures)
-    h.run_once()
-    resent = h.produce_requests()[1:]
-    assert resent and all(read_batch(r.records()[TP0]).records for r in resent)
+    assert [f.result(0).offset for f in futures[:2]] == [7, 8]
+    assert all(isinstance(f.exception(0), NotEnoughReplicasError) for f in futures[2:])
 
 
 def test_record_errors_fail_the_named_records(make):

@@ -70,12 +70,13 @@ def local_only(kafka) -> LocalKafka:
     return kafka
 
 
-def create_topic(kafka, name: str, partitions: int = 1, timeout: float = 30.0) -> None:
+def create_topic(kafka, name: str, partitions: int = 1, timeout: float = 30.0,
+                 config: dict | None = None) -> None:
     """Create a topic and wait until every partition's leader serves it (as in
     test_producer_integration: right after CreateTopics a leader may still refuse)."""
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-    kafka.create_topic(name, partitions=partitions)
+    kafka.create_topic(name, partitions=partitions, config=config)
     deadline = time.monotonic() + timeout
     consumer = Consumer({"bootstrap.servers": kafka.bootstrap_servers,
                          "group.id": "fastprod-test-settle"})
@@ -1161,6 +1162,24 @@ def test_a_topic_in_use_is_not_forgotten_after_metadata_max_idle_ms(kafka):
         assert all(f.result(timeout=30).offset >= 0 for f in futures)
         requested = p._metadata.topics_to_request(monotonic_ms())
     assert topic in requested and idle_topic not in requested, requested
+
+
+def test_a_batch_over_the_topics_limit_is_split_in_the_worker(kafka):
+    """The worker's engine splits a batch the broker refuses as too large (as Producer);
+    the parts, written apart, come back to the parent as separate reports: every record
+    is delivered once, in order, where its future says, for send() and send_batch()."""
+    topic = unique_topic("sh-split")
+    create_topic(kafka, topic, 1, config={"max.message.bytes": "2000"})
+    values = [b"%04d-" % i + bytes(200) for i in range(60)]
+    with ShardedProducer({"bootstrap.servers": kafka.bootstrap_servers, "linger.ms": 200},
+                         workers=WORKERS) as p:
+        batch = p.send_batch(topic, values[:30])
+        singles = [p.send(topic, v) for v in values[30:]]
+        offsets = [md.offset for md in batch.result(timeout=30)]
+        offsets += [f.result(timeout=30).offset for f in singles]
+    assert offsets == list(range(60))
+    records = java_read(kafka.bootstrap_servers, topic, 60)
+    assert [r.value for r in records] == values
 
 
 def test_partitions_added_while_running(kafka):

@@ -47,6 +47,7 @@ import logging
 import threading
 from collections import namedtuple
 
+from fastprod._ext.batch import read_batch as _read_batch
 from fastprod._ext.batch import set_producer_state as _restamp
 from fastprod.errors import KafkaTimeoutError
 
@@ -113,6 +114,9 @@ cdef class ProduceRequestResult:
     cdef readonly object error
     # relative offset -> exception, for brokers that reject single records (KIP-467)
     cdef readonly object record_errors
+    # A batch split on MESSAGE_TOO_LARGE: (first relative offset, base offset, log-append
+    # time) of each part, which the broker wrote apart; None otherwise.
+    cdef readonly list runs
     cdef PyThread_type_lock _latch
     cdef bint _done
 
@@ -142,6 +146,48 @@ cdef class ProduceRequestResult:
         self.record_errors = record_errors
         if record_errors is not None:
             self._track()
+
+    def set_split(self, list runs, record_errors):
+        """The outcome of a batch whose parts were written apart (``runs``, see above)."""
+        runs.sort()
+        self.runs = runs
+        self.set(runs[0][1], runs[0][2], None, record_errors)
+
+    cpdef int64_t offset_of(self, int64_t rel):
+        """The offset of the record at relative offset ``rel`` (-1 if unknown)."""
+        cdef int64_t start, base
+        if self.runs is None:
+            return -1 if self.base_offset < 0 else self.base_offset + rel
+        for start, base, _ in reversed(self.runs):
+            if start <= rel:
+                return -1 if base < 0 else base + rel - start
+        return -1
+
+    cpdef int64_t append_time_of(self, int64_t rel):
+        """The log-append time of the record at ``rel`` (-1: the topic uses CreateTime)."""
+        cdef int64_t start
+        if self.runs is None:
+            return self.log_append_time
+        for start, _, log_append_time in reversed(self.runs):
+            if start <= rel:
+                return log_append_time
+        return NO_TIMESTAMP
+
+    def pieces(self, int64_t first, int64_t count):
+        """[(relative offset, count, its offset, its log-append time)]: the records
+        first..first+count in runs the broker wrote contiguously (one, unless split)."""
+        cdef int64_t start, end, stop = first + count, lo, hi
+        if self.runs is None:
+            return [(first, count, self.offset_of(first), self.log_append_time)]
+        out = []
+        for k, (start, base, log_append_time) in enumerate(self.runs):
+            end = self.runs[k + 1][0] if k + 1 < len(self.runs) else stop
+            lo = max(start, first)
+            hi = min(end, stop)
+            if lo < hi:
+                out.append((lo, hi - lo, -1 if base < 0 else base + lo - start,
+                            log_append_time))
+        return out
 
     cdef inline void _set_error(self, error):
         self.error = error
@@ -243,8 +289,14 @@ cdef class RecordFuture:
     cpdef object metadata(self):
         """The RecordMetadata (valid once done without error)."""
         cdef ProduceRequestResult r = self._result
-        offset = -1 if r.base_offset < 0 else r.base_offset + self._relative_offset
-        timestamp = r.log_append_time if r.log_append_time != NO_TIMESTAMP else self._timestamp
+        cdef int64_t log_append_time
+        if r.runs is None:
+            offset = -1 if r.base_offset < 0 else r.base_offset + self._relative_offset
+            log_append_time = r.log_append_time
+        else:
+            offset = r.offset_of(self._relative_offset)
+            log_append_time = r.append_time_of(self._relative_offset)
+        timestamp = log_append_time if log_append_time != NO_TIMESTAMP else self._timestamp
         return RecordMetadata(r.topic, r.partition, offset, timestamp, self._key_size,
                               self._value_size)
 
@@ -346,6 +398,12 @@ cdef class ProducerBatch:
     # changed (a retry to a new leader skips the backoff)
     cdef public int32_t current_leader_epoch
     cdef public int leader_changed_attempts
+    # split on MESSAGE_TOO_LARGE: a part knows the batch it came from and where
+    cdef readonly ProducerBatch parent
+    cdef readonly int32_t parent_start
+    cdef list _split_runs
+    cdef dict _split_errors
+    cdef int _split_left
     cdef object _records
     cdef bint _completed
     cdef object _lock
@@ -483,14 +541,85 @@ cdef class ProducerBatch:
     def complete(self, int64_t base_offset, int64_t log_append_time, error=None,
                  record_errors=None):
         """Resolve every future and run the callbacks; False if already completed."""
-        cdef RecordFuture future
         with self._lock:
             if self._completed:
                 return False
             self._completed = True
+        if self.parent is not None:
+            self.parent._part_done(self, base_offset, log_append_time, error, record_errors)
         # As in Java: the outcome is set first (callbacks read it), the latch released
         # last, so whoever waits on a future or flush() sees the callbacks done.
         self.result.set(base_offset, log_append_time, error, record_errors)
+        self._notify()
+        return True
+
+    def split(self, Py_ssize_t split_size):
+        """Java's ProducerBatch.split: this batch's records in new batches of up to
+        ``split_size`` bytes (estimated as uncompressed; a batch's first record always
+        fits), dated from this one's creation, closed for appends, with their share of
+        its sequence numbers. This batch completes when all of them have; a part split
+        again hands its records to the batch it came from, which completes when all of
+        their parts have."""
+        cdef ProducerBatch part = None
+        cdef ProducerBatch root = self if self.parent is None else self.parent
+        cdef BatchBuilder builder
+        cdef int32_t rel = 0
+        parts = []
+        for record in _read_batch(self.records()).records:
+            if part is not None and part.builder._append(
+                    part.record_count, record.timestamp, record.key, record.value,
+                    record.headers) >= 0:
+                part.record_count += 1
+                rel += 1
+                continue
+            builder = BatchBuilder(self.builder.compression_type, split_size,
+                                   self.builder.compression_level)
+            part = ProducerBatch(self.topic, self.partition, builder, self.created_ms)
+            part.parent = root
+            part.parent_start = rel
+            part.full = True
+            builder._append(0, record.timestamp, record.key, record.value, record.headers)
+            part.record_count = 1
+            parts.append(part)
+            rel += 1
+        if self.base_sequence >= 0:
+            for part in parts:
+                part.set_producer_state(self.producer_id, self.producer_epoch,
+                                        (self.base_sequence + part.parent_start) % 2147483648,
+                                        self.is_transactional)
+        if root is self:
+            self._split_runs = []
+            self._split_errors = {}
+            self._split_left = len(parts)
+            return parts
+        for part in parts:  # offsets relative to the root batch
+            part.parent_start += self.parent_start
+        with self._lock:
+            self._completed = True  # it is gone: only its parts will answer
+        with root._lock:
+            root._split_left += len(parts) - 1
+        return parts
+
+    cdef _part_done(self, ProducerBatch part, int64_t base_offset, int64_t log_append_time,
+                    error, record_errors):
+        """One part of this split batch is complete; the last one completes this one."""
+        cdef int32_t i
+        with self._lock:
+            self._split_runs.append((part.parent_start, base_offset, log_append_time))
+            for i in range(part.record_count):
+                e = record_errors.get(i, error) if record_errors else error
+                if e is not None:
+                    self._split_errors[part.parent_start + i] = e
+            self._split_left -= 1
+            if self._split_left > 0 or self._completed:
+                return
+            self._completed = True
+        self.result.set_split(self._split_runs, self._split_errors or None)
+        self._notify()
+
+    cdef _notify(self):
+        """Callbacks, the latch, completion hooks, future callbacks: the outcome is set."""
+        cdef RecordFuture future
         if self.callbacks is not None:
             for future, callback in self.callbacks:
                 record_error = future.error()
@@ -513,7 +642,6 @@ cdef class ProducerBatch:
         for future in self.futures:
             if future._callbacks is not None:
                 future._run_callbacks()
-        return True
 
     def abort(self, error):
         return self.complete(-1, -1, error)

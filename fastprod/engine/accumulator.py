@@ -474,6 +474,28 @@ class RecordAccumulator:
                 i += 1
             dq.insert(i, batch)
 
+    def reenqueue_split(self, batch: ProducerBatch, parts: list[ProducerBatch]) -> None:
+        """Java's splitAndReenqueue: the parts of a batch the broker found too large go
+        to the head of its partition's queue, as if never tried (in sequence order among
+        other retries), and the topic's compression estimate goes back to no better
+        than 1 so that new batches are not as overfull."""
+        with self._lock:
+            info = self._topics[batch.topic]
+            if self.compression_type:
+                info.compression_ratio = max(1.0, info.compression_ratio)
+            dq = info.deques.setdefault(batch.partition, collections.deque())
+            for part in reversed(parts):
+                self._incomplete.add(part)
+                if part.base_sequence < 0:
+                    dq.appendleft(part)
+                    continue
+                i = 0
+                while (i < len(dq) and dq[i].base_sequence >= 0 and
+                       dq[i].base_sequence < part.base_sequence):
+                    i += 1
+                dq.insert(i, part)
+        self.deallocate(batch)  # the parts complete it; they hold no pool memory
+
     def mute(self, tp: TP) -> None:
         with self._lock:
             self._muted.add(tp)

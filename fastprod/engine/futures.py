@@ -166,6 +166,7 @@ class BatchFuture:
             record_errors = result.record_errors
             timestamp = (result.log_append_time if result.log_append_time != NO_TIMESTAMP
                          else ts)
+            split = result.runs is not None  # written in parts (MESSAGE_TOO_LARGE)
             for j, i in enumerate(indices):
                 error = result.error
                 if record_errors and first + j in record_errors:
@@ -175,7 +176,12 @@ class BatchFuture:
                     continue
                 key = None if keys is None else keys[i]
                 value = values[i]
+                if split:
+                    offset = result.offset_of(first + j)
+                    log_append_time = result.append_time_of(first + j)
+                    timestamp = log_append_time if log_append_time != NO_TIMESTAMP else ts
+                else:
+                    offset = -1 if base < 0 else base + first + j
                 yield i, RecordMetadata(
-                    self.topic, result.partition, -1 if base < 0 else base + first + j,
-                    timestamp, -1 if key is None else len(key),
-                    -1 if value is None else len(value)), None
+                    self.topic, result.partition, offset, timestamp,
+                    -1 if key is None else len(key), -1 if value is None else len(value)), None

@@ -43,6 +43,7 @@ log = logging.getLogger("fastprod.engine")
 PRODUCE_KEY = protocol.PRODUCE_KEY
 INIT_PRODUCER_ID_KEY = 22
 _DUPLICATE_SEQUENCE_NUMBER = 46
+_MESSAGE_TOO_LARGE = 10
 _SEQUENCE_ERRORS = {45, 59}  # OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID
 _LEADER_MOVED = {6, 74}  # NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH: may name the new leader
 _TOPIC_ID_VERSION = 13  # Produce v13+ names topics by id (KIP-516)
@@ -358,6 +359,9 @@ class Sender:
             if batch.complete(base_offset, log_append_time):
                 self.accumulator.deallocate(batch)
             return
+        if code == _MESSAGE_TOO_LARGE and batch.record_count > 1 and not batch.is_done():
+            self._split(batch)  # not counted as a retry, as in Java
+            return
         if tm is not None and code in _SEQUENCE_ERRORS and not batch.is_done():
             tm.on_sequence_error(batch, error)
         if isinstance(error, KafkaError) and error.invalid_metadata or \
@@ -375,6 +379,25 @@ class Sender:
                 f"{batch.record_count} records) is larger than the broker accepts: {error}")
         # An error answer: the broker did not write it (nor anything sent after it).
         self._fail_batch(batch, error, record_errors, rejected=True)
+
+    def _split(self, batch: ProducerBatch) -> None:
+        """Java's splitAndReenqueue: resend the records in batches of batch.size. If
+        that would leave them in one batch (the broker's limit is below batch.size),
+        halves instead, so that repeated splits end in batches it takes, or in single
+        records that fail as too large."""
+        written = batch.builder.size_in_bytes - 61  # uncompressed record bytes
+        factor = 1.0 if not self.accumulator.compression_type else 1.05
+        size = self.accumulator.batch_size
+        if 61 + written * factor <= size:
+            size = 61 + int(written * factor / 2) + 1
+        parts = batch.split(size)
+        log.warning("%s-%d: a batch of %d records (%d bytes) was too large for the broker; "
+                    "resending it as %d batches", batch.topic, batch.partition,
+                    batch.record_count, len(batch.records()), len(parts))
+        self._finish(batch)
+        if self.transaction_manager is not None:
+            self.transaction_manager.on_split(batch, parts)
+        self.accumulator.reenqueue_split(batch, parts)
 
     def _can_retry(self, batch: ProducerBatch, error: BaseException, now_ms: int) -> bool:
         retriable = isinstance(error, NetworkError) or getattr(error, "retriable", False)

@@ -313,6 +313,15 @@ class TransactionManager:
         if batch.base_sequence == expected:
             self.request_epoch_bump(f"{tp[0]}-{tp[1]}: {error}", tp)
 
+    def on_split(self, batch: ProducerBatch, parts: list[ProducerBatch]) -> None:
+        """A stamped batch was split (MESSAGE_TOO_LARGE: the broker wrote none of it):
+        its parts, which carry its sequence numbers, take its place in flight."""
+        tp = (batch.topic, batch.partition)
+        in_flight = self._in_flight.get(tp)
+        if in_flight and batch in in_flight:
+            i = in_flight.index(batch)
+            in_flight[i:i + 1] = parts
+
     def _remove(self, tp: TP, batch: ProducerBatch) -> None:
         in_flight = self._in_flight.get(tp)
         if in_flight and batch in in_flight:

@@ -298,14 +298,15 @@ class Worker:
     def _report_batch(self, batch, first_delta: int, frame_id: int, start: int, count: int,
                       state) -> None:
         result = batch.result
-        base = -1 if result.base_offset < 0 else result.base_offset + first_delta
-        record_errors = None
-        if result.record_errors:
-            record_errors = {rel - first_delta: wire.encode_error(e)
-                             for rel, e in result.record_errors.items()
-                             if first_delta <= rel < first_delta + count}
-        self._report([frame_id, start, count, batch.partition, base, result.log_append_time,
-                      wire.encode_error(result.error), record_errors], state, count)
+        error = wire.encode_error(result.error)
+        # one piece, unless the batch was split and its parts written apart
+        for rel, n, base, log_append_time in result.pieces(first_delta, count):
+            record_errors = None
+            if result.record_errors:
+                record_errors = {r - rel: wire.encode_error(e)
+                                 for r, e in result.record_errors.items() if rel <= r < rel + n}
+            self._report([frame_id, start + rel - first_delta, n, batch.partition, base,
+                          log_append_time, error, record_errors], state, n)
 
     def _report(self, message: list, state, count: int) -> None:
         frame = wire.pack(wire.KIND_REPORT, message)
