@@ -26,6 +26,10 @@ from fastprod.interceptors import Interceptors
 from fastprod.partitioners import PartitionerConfig, record_partition, resolve_partitioner
 from fastprod.serializers import is_bytes_passthrough, resolve_serializer
 
+# what a small record adds to a batch besides its value (length, attributes, deltas,
+# key length, header count): its share towards the sticky partition's switch
+_RECORD_OVERHEAD = 12
+
 log = logging.getLogger("fastprod")
 
 Headers = Sequence[tuple[str, "bytes | None"]] | Mapping[str, "bytes | None"]
@@ -36,8 +40,10 @@ class ProducerFront:
 
     Subclasses set: _closed, _metadata, _max_block_ms, _max_request_size,
     _buffer_memory, _key_serializer, _value_serializer, _key_passthrough,
-    _value_passthrough, _partitioner, _partitioner_config, _interceptors, and
-    ``_wakeup()`` (nudge whoever fetches metadata).
+    _value_passthrough, _partitioner, _partitioner_config, _interceptors,
+    ``_wakeup()`` (nudge whoever fetches metadata) and ``_sticky_partition(topic,
+    snapshot, size)`` (the built-in partitioner's sticky partition for a record of
+    ``size`` bytes, counted towards its switch).
     """
 
     def _setup_front(self, cfg) -> None:
@@ -123,9 +129,33 @@ class ProducerFront:
             groups = self._group_with_partitioner(topic, keys, values, snapshot)
         elif keys is not None and not self._partitioner_config.ignore_keys:
             groups = split_by_key_partition(keys, values, num_partitions)
+            if UNKNOWN_PARTITION in groups and len(groups) > 1:
+                groups = self._place_null_keys(topic, keys, values, groups, snapshot)
         else:
             groups = {UNKNOWN_PARTITION: (range(len(values)), keys, values)}
         return values, keys, timestamp, snapshot, groups, remaining_ms
+
+    def _place_null_keys(self, topic, keys, values, groups, snapshot):
+        """Keyed and null-key records mixed: the null-key ones take their sticky
+        partitions now, in input order (switching after batch.size bytes), so that every
+        partition gets its records in input order, as from send() one at a time."""
+        where = [0] * len(values)
+        for p, (indices, _, _) in groups.items():
+            for i in indices:
+                where[i] = p
+        for i in groups[UNKNOWN_PARTITION][0]:
+            value = values[i]
+            where[i] = self._sticky_partition(topic, snapshot, _RECORD_OVERHEAD + (
+                0 if value is None else len(value)))
+        out: dict[int, tuple[list[int], list, list]] = {}
+        for i, p in enumerate(where):
+            group = out.get(p)
+            if group is None:
+                group = out[p] = ([], [], [])
+            group[0].append(i)
+            group[1].append(keys[i])
+            group[2].append(values[i])
+        return out
 
     def _serialize_all(self, items: Sequence[Any], serializer, passthrough: bool) -> list:
         if type(items) is not list and type(items) is not tuple:

@@ -203,6 +203,9 @@ class Producer(ProducerFront):
     def _wakeup(self) -> None:
         self._sender.wakeup()
 
+    def _sticky_partition(self, topic: str, snapshot, size: int) -> int:
+        return self._accumulator.sticky_partition(topic, snapshot, size)
+
     def flush(self, timeout: float | None = None) -> None:
         """Send everything queued now and wait until every record sent before this call
         is delivered or failed. KafkaTimeoutError if ``timeout`` seconds pass first."""

@@ -40,6 +40,7 @@ from fastprod.engine.accumulator import record_size_upper_bound
 from fastprod.errors import WorkerLostError
 from fastprod.kernels import partition_for_key
 from fastprod.localkafka import LocalKafka, run_tool
+from fastprod.producer import Producer
 from fastprod.sharded import ShardedProducer
 
 try:
@@ -465,19 +466,21 @@ def test_order_and_exactly_once_read_by_java(kafka):
     assert len(unkeyed) >= 3, unkeyed
 
 
-@pytest.mark.xfail(strict=True, reason="send_batch() groups its records by partition and "
-                   "writes the null-key group (sticky partition) apart from the keyed groups, "
-                   "so on the sticky partition input order is lost; Producer.send_batch too")
-def test_send_batch_null_keys_among_keys_keep_input_order(kafka):
-    """send_batch(values, keys) with some None keys: per partition, the records should be
-    written in input order, as the same records sent by send() one by one would be."""
+@pytest.mark.parametrize("client", ["sharded", "producer"])
+def test_send_batch_null_keys_among_keys_keep_input_order(kafka, client):
+    """send_batch(values, keys) with some None keys: per partition, the records are
+    written in input order, as the same records sent by send() one by one would be
+    (ShardedProducer and Producer alike)."""
     topic = unique_topic("sh-nullkeys")
     create_topic(kafka, topic, 2)
     keys = [None if i % 3 == 1 else b"k%d" % i for i in range(60)]
     values = [b"v%d" % i for i in range(60)]
-    with ShardedProducer({"bootstrap.servers": kafka.bootstrap_servers},
-                         workers=WORKERS) as p:
+    config = {"bootstrap.servers": kafka.bootstrap_servers}
+    with (ShardedProducer(config, workers=WORKERS) if client == "sharded"
+          else Producer(config)) as p:
         mds = p.send_batch(topic, values, keys=keys).result(timeout=30)
+    assert [md.partition for i, md in enumerate(mds) if keys[i] is not None] == \
+        [partition_for_key(k, 2) for k in keys if k is not None]
     last: dict[int, int] = defaultdict(lambda: -1)
     broken = []
     for i, md in enumerate(mds):

@@ -135,6 +135,18 @@ class RecordAccumulator:
             if reserved:  # another thread opened a batch we could use
                 self.pool.deallocate(reserved)
 
+    def sticky_partition(self, topic: str, snapshot: ClusterSnapshot, size: int) -> int:
+        """The built-in partitioner's sticky partition for a record of ``size`` bytes
+        placed by the caller (send_batch's null-key records among keyed ones), counted
+        towards the switch."""
+        with self._lock:
+            info = self._topics.get(topic)
+            if info is None:
+                info = self._topics[topic] = TopicQueues(self._partitioner_factory(topic))
+            partition = info.partitioner.peek_partition(snapshot)
+            info.partitioner.update_partition_info(size, snapshot, enforce_switch=True)
+            return partition
+
     def _begin_append(self, topic: str) -> TopicQueues:
         with self._lock:
             self._appends_in_progress += 1
