@@ -29,7 +29,7 @@ from fastprod.engine.futures import (
     RecordFuture,
     RecordMetadata,
 )
-from fastprod.engine.transaction_manager import TransactionManager
+from fastprod.engine.transaction_manager import TransactionManager, TxnState
 from fastprod.engine.transactions import ConsumerGroupMetadata
 from fastprod.errors import (
     IllegalStateError,
@@ -79,11 +79,12 @@ class Producer(ProducerFront):
             self._accumulator.lock, self._accumulator.topics, self._metadata.snapshot, self._send,
             key_passthrough=self._key_passthrough, value_passthrough=self._value_passthrough,
             partitioner_builtin=self._partitioner is None,
-            ignore_keys=self._partitioner_config.ignore_keys, sticky_batch_size=batch_size)
+            ignore_keys=self._partitioner_config.ignore_keys, sticky_batch_size=batch_size,
+            txn=self._transaction_manager if cfg.transactional_id is not None else None,
+            txn_open=TxnState.IN_TRANSACTION)
         self._metadata.listeners.append(self._fast_path.set_snapshot)
-        # Interceptors see every record, and a transaction adds each new partition: both
-        # take the Python path.
-        if self._interceptors is None and cfg.transactional_id is None:
+        # Interceptors see every record: they take the Python path.
+        if self._interceptors is None:
             self.send = self._fast_path.send  # type: ignore[method-assign]
         self._closed = False
         self._close_lock = threading.Lock()

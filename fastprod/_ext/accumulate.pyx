@@ -693,10 +693,12 @@ cdef class SendFastPath:
     cdef bint partitioner_builtin
     cdef bint ignore_keys
     cdef int64_t sticky_batch_size
+    cdef object txn             # the TransactionManager of a transactional producer
+    cdef object txn_open        # its state inside a transaction (IN_TRANSACTION)
 
     def __init__(self, FastLock lock, dict topics, snapshot, slow_send, *,
                  bint key_passthrough, bint value_passthrough, bint partitioner_builtin,
-                 bint ignore_keys, int64_t sticky_batch_size):
+                 bint ignore_keys, int64_t sticky_batch_size, txn=None, txn_open=None):
         self.lock = lock
         self.topics = topics
         self.set_snapshot(snapshot)
@@ -706,6 +708,8 @@ cdef class SendFastPath:
         self.partitioner_builtin = partitioner_builtin
         self.ignore_keys = ignore_keys
         self.sticky_batch_size = sticky_batch_size
+        self.txn = txn
+        self.txn_open = txn_open
 
     def set_snapshot(self, snapshot):
         """Metadata calls this with every new snapshot."""
@@ -720,6 +724,7 @@ cdef class SendFastPath:
         cdef bint sticky = False
         future = None
         if (self.closed or headers is not None or type(topic) is not str or
+                (self.txn is not None and self.txn.state is not self.txn_open) or
                 (key is not None and (type(key) is not bytes or not self.key_passthrough)) or
                 (value is not None and (type(value) is not bytes or
                                         not self.value_passthrough))):
@@ -760,6 +765,12 @@ cdef class SendFastPath:
         if future is None:
             return self.slow_send(topic, value, key, partition, timestamp, headers,
                                   on_delivery)
+        if self.txn is not None:
+            # A partition new to the transaction is added to it (by the sender thread)
+            # before its batches may go, as in the Python path.
+            tp = (topic, (<RecordFuture>future)._result.partition)
+            if tp not in self.txn._partitions_in_txn:
+                self.txn.maybe_add_partition(tp)
         return future
 
     cdef object _append_locked(self, str topic, Py_ssize_t p, bint sticky, int64_t ts,
