@@ -242,3 +242,29 @@ def test_sequence_errors_are_mapped(error_code):
     [a] = drain(acc)
     tm.on_sequence_error(a, error_for_code(error_code))
     assert not tm.has_producer_id()
+
+
+@pytest.mark.parametrize("first", [True, False])
+def test_concurrent_transactions_on_the_first_partitions_retries_sooner(first):
+    """Java's maybeOverrideRetryBackoffMs: CONCURRENT_TRANSACTIONS on a transaction's
+    first AddPartitionsToTxn (the previous transaction's markers are being written) is
+    retried after 20 ms, not retry.backoff.ms; later in the transaction, the usual."""
+    from fastprod.engine.transactions import AddPartitions, Outcome
+    from fastprod.protocol.messages.add_partitions_to_txn import (
+        AddPartitionsToTxnPartitionResult,
+        AddPartitionsToTxnResponse,
+        AddPartitionsToTxnTopicResult,
+    )
+
+    tm = TransactionManager(transaction_timeout_ms=60000, retry_backoff_ms=100,
+                            transactional_id="txn")
+    if not first:
+        tm.partitions_added({("t", 1)})
+    request = AddPartitions(tm, {("t", 0)})
+    response = AddPartitionsToTxnResponse(results_by_topic_v3_and_below=[
+        AddPartitionsToTxnTopicResult(name="t", results_by_partition=[
+            AddPartitionsToTxnPartitionResult(partition_index=0, partition_error_code=51)])])
+    outcome = request.handle(response)
+    assert outcome is Outcome.RETRY
+    tm.request_done(request, outcome, 1000)
+    assert tm.next_request_delay_ms(1000) == (20 if first else 100)

@@ -449,6 +449,9 @@ class TransactionManager:
         raise IllegalStateError(f"cannot send in state {state.value}: records of a "
                                 f"transactional producer need begin_transaction() first")
 
+    def has_partitions_in_transaction(self) -> bool:
+        return bool(self._partitions_in_txn)
+
     def maybe_add_partition(self, tp: TP) -> None:
         """Called by send() for each record of a transactional producer."""
         if tp in self._partitions_in_txn:
@@ -528,7 +531,9 @@ class TransactionManager:
             if outcome is Outcome.LOOKUP:
                 self.forget_coordinator(request.coordinator)
             self._enqueue_first_locked(request)
-            self._next_request_ms = now_ms + self.retry_backoff_ms
+            backoff = request.retry_backoff_ms
+            self._next_request_ms = now_ms + (self.retry_backoff_ms if backoff is None
+                                              else backoff)
 
     def _enqueue_first_locked(self, request: TxnRequest) -> None:
         """Put a request back ahead of the others of its priority (a retry)."""

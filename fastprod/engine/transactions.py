@@ -58,8 +58,12 @@ def _codes(*names: str) -> set[int]:
 _COORDINATOR_LOAD_IN_PROGRESS = ERRORS_BY_NAME["COORDINATOR_LOAD_IN_PROGRESS"].code
 _COORDINATOR_NOT_AVAILABLE = ERRORS_BY_NAME["COORDINATOR_NOT_AVAILABLE"].code
 _OPERATION_NOT_ATTEMPTED = ERRORS_BY_NAME["OPERATION_NOT_ATTEMPTED"].code
+_CONCURRENT_TRANSACTIONS = ERRORS_BY_NAME["CONCURRENT_TRANSACTIONS"].code
 # The coordinator moved: find it again, then retry.
 _NOT_COORDINATOR_CODES = _codes("COORDINATOR_NOT_AVAILABLE", "NOT_COORDINATOR")
+# Java's TransactionManager.ADD_PARTITIONS_RETRY_BACKOFF_MS
+ADD_PARTITIONS_RETRY_BACKOFF_MS = 20
+
 # Transient: retry the same request after retry.backoff.ms.
 _RETRY_CODES = _codes("COORDINATOR_LOAD_IN_PROGRESS", "CONCURRENT_TRANSACTIONS",
                       "REQUEST_TIMED_OUT", "UNKNOWN_TOPIC_OR_PARTITION", "NETWORK_EXCEPTION",
@@ -121,6 +125,7 @@ class TxnRequest:
     max_version: int = 32767
     coordinator: CoordinatorType | None = CoordinatorType.TRANSACTION
     coordinator_key: str = ""
+    retry_backoff_ms: int | None = None  # None: retry.backoff.ms
 
     def __init__(self, tm: "TransactionManager",
                  result: TransactionalRequestResult | None = None) -> None:
@@ -246,6 +251,10 @@ class AddPartitions(TxnRequest):
             self.result.done()
             return Outcome.DONE
         codes = set(errors.values())
+        if _CONCURRENT_TRANSACTIONS in codes and not self.tm.has_partitions_in_transaction():
+            # Java's maybeOverrideRetryBackoffMs: the first partitions of a transaction
+            # wait for the previous one's markers; retry sooner than retry.backoff.ms.
+            self.retry_backoff_ms = ADD_PARTITIONS_RETRY_BACKOFF_MS
         for code in codes - {_OPERATION_NOT_ATTEMPTED}:
             outcome = self._common(code)
             if outcome is not None:
