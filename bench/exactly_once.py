@@ -258,9 +258,8 @@ def render(runs: list[dict], args, command: str, when: str, failures: list = ())
         f"{min(args.chunk, args.txn_every):,}])`; fastprod send(): `send(topic, v)`; "
         "confluent-kafka: `produce(topic, v)` + `poll(0)` (on BufferError `poll(0.1)` and "
         "retry); then `flush()` in (a) and (b), `commit_transaction()` (which flushes) in "
-        "(c). Note: fastprod's Producer turns its C fast path for send() off when "
-        "transactional.id is set (fastprod/producer.py: a transaction must add each new "
-        "partition), so (c) send() runs the Python path.",
+        "(c). fastprod's send() takes its C fast path in (c) too (it checks the "
+        "transaction is open and adds new partitions to it).",
         "- Measured over the first send (or begin) to the end of the last flush (or "
         "commit): records/s, CPU of the producing process (getrusage RUSAGE_SELF, every "
         "thread: librdkafka's and fastprod's sender included) per record, the broker JVM's "
