@@ -27,3 +27,15 @@ cdef class FastLock:
 cdef class StickyState:
     cdef public int64_t partition
     cdef public int64_t produced_bytes
+
+
+cdef class SendPathBase:
+    cdef object snapshot         # the newest ClusterSnapshot, pushed by set_snapshot
+    cdef dict snapshot_topics    # its topics: topic -> partitions
+    cdef object slow_send
+    cdef public bint closed
+    cdef bint key_passthrough
+    cdef bint value_passthrough
+    cdef bint partitioner_builtin
+    cdef bint ignore_keys
+    cdef int64_t sticky_batch_size

@@ -679,28 +679,14 @@ cdef class TopicQueues:
 
 # ---- Producer.send, fast ----------------------------------------------------------------
 
-cdef class SendFastPath:
-    """Producer.send for the common case; everything else goes to ``slow_send``."""
+cdef class SendPathBase:
+    """What the C send paths of Producer (SendFastPath) and ShardedProducer
+    (shard.SendPath) share: the newest metadata snapshot, the settings that decide
+    whether a record may take the fast path, and ``slow_send`` for the rest."""
 
-    cdef FastLock lock
-    cdef dict topics
-    cdef object snapshot         # the newest ClusterSnapshot, pushed by set_snapshot
-    cdef dict snapshot_topics    # its topics: topic -> partitions
-    cdef object slow_send
-    cdef public bint closed
-    cdef bint key_passthrough
-    cdef bint value_passthrough
-    cdef bint partitioner_builtin
-    cdef bint ignore_keys
-    cdef int64_t sticky_batch_size
-    cdef object txn             # the TransactionManager of a transactional producer
-    cdef object txn_open        # its state inside a transaction (IN_TRANSACTION)
-
-    def __init__(self, FastLock lock, dict topics, snapshot, slow_send, *,
-                 bint key_passthrough, bint value_passthrough, bint partitioner_builtin,
-                 bint ignore_keys, int64_t sticky_batch_size, txn=None, txn_open=None):
-        self.lock = lock
-        self.topics = topics
+    def __init__(self, snapshot, slow_send, *, bint key_passthrough,
+                 bint value_passthrough, bint partitioner_builtin, bint ignore_keys,
+                 int64_t sticky_batch_size):
         self.set_snapshot(snapshot)
         self.slow_send = slow_send
         self.key_passthrough = key_passthrough
@@ -708,14 +694,29 @@ cdef class SendFastPath:
         self.partitioner_builtin = partitioner_builtin
         self.ignore_keys = ignore_keys
         self.sticky_batch_size = sticky_batch_size
-        self.txn = txn
-        self.txn_open = txn_open
 
     def set_snapshot(self, snapshot):
         """Metadata calls this with every new snapshot."""
         topics = snapshot.topics
         self.snapshot_topics = topics if type(topics) is dict else dict(topics)
         self.snapshot = snapshot
+
+
+cdef class SendFastPath(SendPathBase):
+    """Producer.send for the common case; everything else goes to ``slow_send``."""
+
+    cdef FastLock lock
+    cdef dict topics
+    cdef object txn             # the TransactionManager of a transactional producer
+    cdef object txn_open        # its state inside a transaction (IN_TRANSACTION)
+
+    def __init__(self, FastLock lock, dict topics, snapshot, slow_send, *, txn=None,
+                 txn_open=None, **settings):
+        super().__init__(snapshot, slow_send, **settings)
+        self.lock = lock
+        self.topics = topics
+        self.txn = txn
+        self.txn_open = txn_open
 
     def send(self, topic, value=None, key=None, partition=None, timestamp=None,
              headers=None, on_delivery=None):

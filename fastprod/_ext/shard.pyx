@@ -15,7 +15,7 @@ from cpython.bytes cimport PyBytes_GET_SIZE
 from libc.stdint cimport int64_t, uint64_t
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
-from fastprod._ext.accumulate cimport FastLock, StickyState, _wall_ms
+from fastprod._ext.accumulate cimport FastLock, SendPathBase, StickyState, _wall_ms
 from fastprod._ext.murmur2 cimport murmur2_raw
 
 from fastprod._ext.accumulate import ProduceRequestResult, RecordFuture
@@ -278,7 +278,7 @@ cdef class Shard:
         return len(self.topics) - 1
 
 
-cdef class SendPath:
+cdef class SendPath(SendPathBase):
     """ShardedProducer.send for the common case: bytes (or None) key and bytes value
     with the pass-through serializers, no headers, no explicit partition or timestamp,
     a topic whose metadata is known, the built-in partitioner, a live worker and room
@@ -289,42 +289,20 @@ cdef class SendPath:
     cdef list shards             # their Shards
     cdef Py_ssize_t workers
     cdef dict topic_hash         # topic -> murmur2 of its name: picks the worker
-    cdef dict snapshot_topics    # the newest snapshot's topic -> partitions
-    cdef object snapshot
     cdef dict sticky             # topic -> BuiltInPartitioner, shared with slow_send
     cdef FastLock sticky_lock
-    cdef object slow_send
     cdef object stager_wake      # a threading.Event the stager thread waits on
-    cdef public bint closed
-    cdef bint key_passthrough
-    cdef bint value_passthrough
-    cdef bint partitioner_builtin
-    cdef bint ignore_keys
-    cdef int64_t sticky_batch_size
 
     def __init__(self, list handles, dict sticky, FastLock sticky_lock, snapshot, slow_send,
-                 stager_wake, *, bint key_passthrough, bint value_passthrough,
-                 bint partitioner_builtin, bint ignore_keys, int64_t sticky_batch_size):
+                 stager_wake, **settings):
+        super().__init__(snapshot, slow_send, **settings)
         self.handles = handles
         self.shards = [h.shard for h in handles]
         self.workers = len(handles)
         self.topic_hash = {}
-        self.set_snapshot(snapshot)
         self.sticky = sticky
         self.sticky_lock = sticky_lock
-        self.slow_send = slow_send
         self.stager_wake = stager_wake
-        self.key_passthrough = key_passthrough
-        self.value_passthrough = value_passthrough
-        self.partitioner_builtin = partitioner_builtin
-        self.ignore_keys = ignore_keys
-        self.sticky_batch_size = sticky_batch_size
-
-    def set_snapshot(self, snapshot):
-        """Metadata calls this with every new snapshot."""
-        topics = snapshot.topics
-        self.snapshot_topics = topics if type(topics) is dict else dict(topics)
-        self.snapshot = snapshot
 
     def send(self, topic, value=None, key=None, partition=None, timestamp=None,
              headers=None, on_delivery=None):

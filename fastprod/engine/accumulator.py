@@ -476,15 +476,8 @@ class RecordAccumulator:
         batch.reenqueued(now_ms)
         with self._lock:
             info = self._topics[batch.topic]
-            dq = info.deques.setdefault(batch.partition, collections.deque())
-            if batch.base_sequence < 0:
-                dq.appendleft(batch)
-                return
-            i = 0
-            while (i < len(dq) and dq[i].base_sequence >= 0 and
-                   dq[i].base_sequence < batch.base_sequence):
-                i += 1
-            dq.insert(i, batch)
+            _insert_at_head(info.deques.setdefault(batch.partition, collections.deque()),
+                            batch)
 
     def reenqueue_split(self, batch: ProducerBatch, parts: list[ProducerBatch]) -> None:
         """Java's splitAndReenqueue: the parts of a batch the broker found too large go
@@ -498,14 +491,7 @@ class RecordAccumulator:
             dq = info.deques.setdefault(batch.partition, collections.deque())
             for part in reversed(parts):
                 self._incomplete.add(part)
-                if part.base_sequence < 0:
-                    dq.appendleft(part)
-                    continue
-                i = 0
-                while (i < len(dq) and dq[i].base_sequence >= 0 and
-                       dq[i].base_sequence < part.base_sequence):
-                    i += 1
-                dq.insert(i, part)
+                _insert_at_head(dq, part)
         self.deallocate(batch)  # the parts complete it; they hold no pool memory
 
     def mute(self, tp: TP) -> None:
@@ -582,6 +568,18 @@ class RecordAccumulator:
                 return {}
             return {p: sum(b.estimated_size_in_bytes for b in dq)
                     for p, dq in info.deques.items()}
+
+
+def _insert_at_head(dq, batch: ProducerBatch) -> None:
+    """A retried (or split) batch goes back to the head of its queue; one with a
+    sequence number goes in sequence order among the other retries there."""
+    if batch.base_sequence < 0:
+        dq.appendleft(batch)
+        return
+    i = 0
+    while i < len(dq) and 0 <= dq[i].base_sequence < batch.base_sequence:
+        i += 1
+    dq.insert(i, batch)
 
 
 def _all_full(dq) -> bool:
