@@ -405,3 +405,20 @@ def test_results_join_the_cyclic_gc_only_with_an_error():
     del r
     gc.collect()
     assert holder() is None, "the cycle through the result's error was not collected"
+
+
+def test_a_batch_futures_outcome_ignores_errors_of_other_records_in_its_batch():
+    """A send_batch() shares a record batch with other records (a send() of someone
+    else, say) that the broker rejected (KIP-467): its own records are fine."""
+    from fastprod._ext.accumulate import ProduceRequestResult
+
+    result = ProduceRequestResult("t", 0)
+    result.set(10, -1, None, {2: InvalidRecordError("someone else's record")})
+    result.done()
+    future = BatchFuture("t", None, [b"a", b"b"], 0, None)
+    future.expect()
+    future.add_completed(result, 0, [0, 1])  # relative offsets 0 and 1 of the batch
+    future.segment_done()
+    future.seal()
+    assert future.exception(0) is None
+    assert [md.offset for md in future.result(0)] == [10, 11]

@@ -193,6 +193,17 @@ def test_a_recreated_topic_starts_its_leader_epochs_over():
     assert (snapshot.topics["t"][0].leader, snapshot.topics["t"][0].leader_epoch) == (2, 0)
 
 
+def test_a_topic_deleted_then_created_again_starts_its_epochs_over():
+    """Deleted (gone from a response), then back with a new id: its low epochs count."""
+    metadata = fresh()
+    metadata.update(metadata_response({"t": [1]}, leader_epochs={("t", 0): 8}), 0)
+    metadata.update(metadata_response({}), 10)  # deleted
+    response = metadata_response({"t": [2]}, leader_epochs={("t", 0): 0})
+    response.topics[0].topic_id = uuid.uuid4()
+    snapshot = metadata.update(response, 20)
+    assert (snapshot.topics["t"][0].leader, snapshot.topics["t"][0].leader_epoch) == (2, 0)
+
+
 def test_fatal_topic_errors_fail_await_topic_at_once():
     metadata = fresh()
     metadata.update(metadata_response({}, topic_errors={"bad name": 17, "secret": 29}), 0)

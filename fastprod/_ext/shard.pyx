@@ -9,10 +9,18 @@ half-done, and a KeyboardInterrupt, which Python raises only between bytecodes, 
 lands between staging a record and its future, or between writing a frame and
 registering what it holds (a frame in the ring without its entry would be answered by
 reports nobody can match; a record without its future would crash the completion).
+The Python code that does run is before or after a whole step: the topic's
+registration frame is built before anything is written, and a send_batch future's
+``expect``/``segment_done`` change its counter in one statement.
 """
 
 from cpython.bytes cimport PyBytes_GET_SIZE
 from libc.stdint cimport int64_t, uint64_t
+
+
+cdef extern from "Python.h":
+    int PyGC_Disable()  # 3.10+: the previous state
+    int PyGC_Enable()
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from fastprod._ext.accumulate cimport FastLock, SendPathBase, StickyState, _wall_ms
@@ -252,17 +260,24 @@ cdef class Shard:
         index = self._register_topic(topic)
         if index < 0:
             return 0
-        written = self.ring.try_write_records(index, partition, timestamp, self.next_id,
-                                              values, keys, start, stop, headers, created_ms)
-        if written:
-            # The ring's writer holds the GIL throughout, so no report of this frame can
-            # be read before its entry is here.
-            self.pending[self.next_id] = _pending(
-                topic, written, future,
-                None if indices is None else indices[start:start + written],
-                None if futures is None else futures[start:start + written],
-                None if callbacks is None else callbacks[start:start + written])
-            self.next_id += written
+        # No report of the frame can be read before its entry is here: the ring's writer
+        # holds the GIL throughout, and so does this, as long as no Python code runs in
+        # between, which a garbage collection (finalizers, gc callbacks) could do.
+        gc_was_on = PyGC_Disable()
+        try:
+            written = self.ring.try_write_records(index, partition, timestamp, self.next_id,
+                                                  values, keys, start, stop, headers,
+                                                  created_ms)
+            if written:
+                self.pending[self.next_id] = _pending(
+                    topic, written, future,
+                    None if indices is None else indices[start:start + written],
+                    None if futures is None else futures[start:start + written],
+                    None if callbacks is None else callbacks[start:start + written])
+                self.next_id += written
+        finally:
+            if gc_was_on:
+                PyGC_Enable()
         return written
 
     cdef Py_ssize_t _register_topic(self, str topic) except -2:

@@ -169,6 +169,10 @@ class Metadata:
             old = self.snapshot
             for name, parts in topics.items():
                 topics[name] = self._newest_leaders(name, parts, old, topic_ids.get(name))
+            gone = {t for t, _ in self._leader_epochs} - topics.keys()
+            if gone:  # deleted or forgotten: nothing to compare with any more
+                self._leader_epochs = {k: e for k, e in self._leader_epochs.items()
+                                       if k[0] not in gone}
             self.snapshot = ClusterSnapshot(
                 version=old.version + 1, cluster_id=response.cluster_id,
                 controller_id=response.controller_id, nodes=nodes, topics=topics,
@@ -194,36 +198,12 @@ class Metadata:
         ``endpoints`` (NodeEndpoints), when their epoch is newer than ours. Returns the
         partitions updated; publishes a new snapshot if there are any."""
         with self._cond:
-            old = self.snapshot
-            nodes = dict(old.nodes)
-            for e in endpoints:
-                nodes.setdefault(e.node_id, Node(e.node_id, e.host, e.port, e.rack))
-            topics = dict(old.topics)
-            updated = set()
-            for (topic, partition), (leader, epoch) in leaders.items():
-                parts = topics.get(topic)
-                if parts is None or partition >= len(parts) or leader not in nodes:
-                    continue
-                current = parts[partition]
-                if epoch <= max(current.leader_epoch,
-                                self._leader_epochs.get((topic, partition), -1)):
-                    continue  # not newer than what we know
-                parts = list(parts)
-                parts[partition] = PartitionInfo(topic, partition, leader, epoch,
-                                                 current.replicas, current.isr,
-                                                 current.offline_replicas)
-                topics[topic] = tuple(parts)
-                self._leader_epochs[(topic, partition)] = epoch
-                updated.add((topic, partition))
+            snapshot, updated = with_new_leaders(self.snapshot, leaders, endpoints,
+                                                 self._leader_epochs)
             if updated:
-                log.info("new leaders from a produce response: %s", ", ".join(
-                    f"{t}-{p} -> node {leaders[(t, p)][0]}" for t, p in sorted(updated)))
-                self.snapshot = ClusterSnapshot(
-                    version=old.version + 1, cluster_id=old.cluster_id,
-                    controller_id=old.controller_id, nodes=nodes, topics=topics,
-                    topic_errors=old.topic_errors, topic_ids=old.topic_ids)
+                self.snapshot = snapshot
                 for listener in self.listeners:
-                    listener(self.snapshot)
+                    listener(snapshot)
                 self._cond.notify_all()
             return updated
 
@@ -232,7 +212,8 @@ class Metadata:
         """Java's Metadata.updateLatestMetadata: a partition whose leader epoch is older
         than the newest seen (a lagging broker's answer) keeps what the last snapshot
         had, so it never moves back to a former leader. Called with the lock held."""
-        if old.topic_ids.get(topic) not in (None, topic_id):  # recreated: epochs restart
+        if topic_id is not None and old.topic_ids.get(topic) != topic_id:
+            # new to us, or deleted and created again: its epochs start over
             for key in [k for k in self._leader_epochs if k[0] == topic]:
                 del self._leader_epochs[key]
         previous = old.topics.get(topic, ())
@@ -273,3 +254,35 @@ def _partitions(topic: str, partitions, nodes) -> tuple[PartitionInfo, ...]:
                                  tuple(p.isr_nodes), tuple(p.offline_replicas)))
     return tuple(out)
 
+
+def with_new_leaders(old: ClusterSnapshot, leaders: dict[tuple[str, int], tuple[int, int]],
+                     endpoints, newest_epochs: dict[tuple[str, int], int]
+                     ) -> tuple[ClusterSnapshot, set[tuple[str, int]]]:
+    """``old`` with the leaders of ``leaders`` whose epoch is newer than both the
+    snapshot's and ``newest_epochs`` (updated in place), and the partitions changed."""
+    nodes = dict(old.nodes)
+    for e in endpoints:
+        nodes.setdefault(e.node_id, Node(e.node_id, e.host, e.port, e.rack))
+    topics = dict(old.topics)
+    updated = set()
+    for (topic, partition), (leader, epoch) in leaders.items():
+        parts = topics.get(topic)
+        if parts is None or partition >= len(parts) or leader not in nodes:
+            continue
+        current = parts[partition]
+        if epoch <= max(current.leader_epoch, newest_epochs.get((topic, partition), -1)):
+            continue  # not newer than what we know
+        parts = list(parts)
+        parts[partition] = PartitionInfo(topic, partition, leader, epoch, current.replicas,
+                                         current.isr, current.offline_replicas)
+        topics[topic] = tuple(parts)
+        newest_epochs[(topic, partition)] = epoch
+        updated.add((topic, partition))
+    if not updated:
+        return old, updated
+    log.info("new leaders from a produce response: %s", ", ".join(
+        f"{t}-{p} -> node {leaders[(t, p)][0]}" for t, p in sorted(updated)))
+    return ClusterSnapshot(
+        version=old.version + 1, cluster_id=old.cluster_id, controller_id=old.controller_id,
+        nodes=nodes, topics=topics, topic_errors=old.topic_errors,
+        topic_ids=old.topic_ids), updated

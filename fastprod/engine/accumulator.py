@@ -324,14 +324,14 @@ class RecordAccumulator:
                     if not has_leader:
                         unknown.add(topic)
                         continue
+                    batch = dq[0]
+                    batch.maybe_update_leader_epoch(leader_epoch)  # KIP-951
                     if sizes is not None:
                         sizes[slot] = len(dq)
                         if self._unavailable(leader):
                             slot -= 1  # left out: its slot goes to the next partition
                     if leader in ready_nodes or (topic, partition) in self._muted:
                         continue
-                    batch = dq[0]
-                    batch.maybe_update_leader_epoch(leader_epoch)
                     next_delay = min(next_delay, max(
                         batch.created_ms + self.delivery_timeout_ms - now_ms, 0))
                     backoff = self._backoff_ms(batch) if batch.in_retry else 0
@@ -377,13 +377,13 @@ class RecordAccumulator:
         for node in nodes:
             tps = by_node.get(node)
             if tps:
-                batches = self._drain_node(node, tps, max_size, now_ms)
+                batches = self._drain_node(node, tps, max_size, now_ms, snapshot)
                 if batches:
                     out[node] = batches
         return out
 
-    def _drain_node(self, node: int, tps: list[TP], max_size: int,
-                    now_ms: int) -> list[ProducerBatch]:
+    def _drain_node(self, node: int, tps: list[TP], max_size: int, now_ms: int,
+                    snapshot: ClusterSnapshot) -> list[ProducerBatch]:
         ready: list[ProducerBatch] = []
         size = 0  # encoded bytes taken so far, as Java counts them
         with self._lock:
@@ -392,7 +392,7 @@ class RecordAccumulator:
             with self._lock:
                 current = i
                 i = (i + 1) % len(tps)
-                batch = self._take(tps[current], ready, size, max_size, now_ms)
+                batch = self._take(tps[current], ready, size, max_size, now_ms, snapshot)
                 if batch is False:  # the request is full: the next drain starts here
                     i = current
             if batch is False:
@@ -407,7 +407,8 @@ class RecordAccumulator:
             self._drain_index[node] = i
         return ready
 
-    def _take(self, tp: TP, ready: list, size: int, max_size: int, now_ms: int):
+    def _take(self, tp: TP, ready: list, size: int, max_size: int, now_ms: int,
+              snapshot: ClusterSnapshot):
         """The first batch of ``tp`` if it may go now, None if not, False if it would
         overflow the request. Called with the lock held."""
         topic, partition = tp
@@ -416,6 +417,8 @@ class RecordAccumulator:
         if not dq or tp in self._muted:
             return None
         first = dq[0]
+        # the leader epoch it goes to (KIP-951: a retry to a newer one skips the backoff)
+        first.maybe_update_leader_epoch(snapshot.topics[topic][partition].leader_epoch)
         if first.in_retry and now_ms - first.last_attempt_ms < self._backoff_ms(first):
             return None
         tm = self.transaction_manager

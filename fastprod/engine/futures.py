@@ -133,11 +133,14 @@ class BatchFuture:
     def exception(self, timeout: float | None = None) -> BaseException | None:
         """The first error of any record, or None when all were delivered."""
         self._wait(timeout)
-        for result, _, _ in self._segments:
+        for result, first, indices in self._segments:
             if result.error is not None:
                 return result.error
-            if result.record_errors:
-                return next(iter(result.record_errors.values()))
+            if result.record_errors:  # the batch's, which may hold other callers' records
+                end = first + len(indices)
+                for rel, error in sorted(result.record_errors.items()):
+                    if first <= rel < end:
+                        return error
         return None
 
     def result(self, timeout: float | None = None) -> list[RecordMetadata]:

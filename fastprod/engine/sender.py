@@ -381,15 +381,14 @@ class Sender:
         self._fail_batch(batch, error, record_errors, rejected=True)
 
     def _split(self, batch: ProducerBatch) -> None:
-        """Java's splitAndReenqueue: resend the records in batches of batch.size. If
-        that would leave them in one batch (the broker's limit is below batch.size),
-        halves instead, so that repeated splits end in batches it takes, or in single
-        records that fail as too large."""
+        """Java's splitAndReenqueue: resend the records in batches of batch.size, or of
+        half the batch if that is smaller (Java would resend a batch under batch.size
+        whole, again and again, when the broker's limit is below batch.size): every
+        split makes at least two parts, so repeated splits end in batches the broker
+        takes, or in single records that fail as too large."""
         written = batch.builder.size_in_bytes - 61  # uncompressed record bytes
-        factor = 1.0 if not self.accumulator.compression_type else 1.05
-        size = self.accumulator.batch_size
-        if 61 + written * factor <= size:
-            size = 61 + int(written * factor / 2) + 1
+        factor = 1.0 if not self.accumulator.compression_type else 1.05  # as the parts
+        size = min(self.accumulator.batch_size, 61 + int(written * factor / 2))
         parts = batch.split(size)
         log.warning("%s-%d: a batch of %d records (%d bytes) was too large for the broker; "
                     "resending it as %d batches", batch.topic, batch.partition,

@@ -429,9 +429,9 @@ class ShardedProducer(ProducerFront):
         live = [w for w in self._workers if w.lost is None]
         for w in live:
             w.reports.set_consumer_waiting(True)
-        ready = []
-        if all(w.reports.write_pos == w.reports.read_pos for w in live):
-            ready = self._selector.select(0.1)  # else reports arrived meanwhile
+        # Sleep unless reports arrived meanwhile; look at the pipes and exits either way.
+        idle = all(w.reports.write_pos == w.reports.read_pos for w in live)
+        ready = self._selector.select(0.1 if idle else 0)
         for w in live:
             w.reports.set_consumer_waiting(False)
         woken = {key.data for key, _ in ready}
@@ -532,7 +532,14 @@ class ShardedProducer(ProducerFront):
             self._fail_pending(w, w.lost)
             return
         w.generation += 1
-        self._start_worker(w)
+        try:
+            self._start_worker(w)
+        except Exception as exc:  # cannot spawn (out of processes or descriptors...)
+            log.error("worker %d could not be restarted: %s", w.index, exc)
+            w.lost = WorkerLostError(f"worker {w.index} died and could not be restarted: "
+                                     f"{exc}")
+            w.stopping = True
+            self._fail_pending(w, w.lost)
 
     def _fail_pending(self, w: _WorkerHandle, error: BaseException) -> None:
         for run in w.shard.take_runs():

@@ -31,6 +31,7 @@ from typing import Any
 
 from fastprod._ext.ring import Ring, decode_records
 from fastprod.clock import monotonic_ms
+from fastprod.cluster.metadata import with_new_leaders
 from fastprod.cluster.snapshot import ClusterSnapshot
 from fastprod.config import ProducerConfig
 from fastprod.engine.build import build_engine
@@ -94,6 +95,15 @@ class WorkerMetadata:
 
     def touch(self, topic: str, now_ms: int) -> None:
         pass
+
+    def update_leadership(self, leaders, endpoints) -> set:
+        """KIP-951: a produce answer named a new leader; use it now and have the parent
+        refresh (its next snapshot replaces this one)."""
+        snapshot, updated = with_new_leaders(self.snapshot, leaders, endpoints, {})
+        if updated:
+            self.set_snapshot(snapshot)
+            self.request_update()
+        return updated
 
     def request_update(self) -> None:
         now_ms = monotonic_ms()
