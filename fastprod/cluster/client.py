@@ -208,7 +208,10 @@ class NetworkClient:
                 conn.written.clear()
         for handler, response, error in completed:
             if handler is not None:
-                handler(response, error)
+                try:
+                    handler(response, error)
+                except Exception:  # a bug must not drop the other answers of this poll
+                    log.exception("handling a response failed")
 
     def _handle_events(self, conn: BrokerConnection, mask: int, now_ms: int,
                        completed: list) -> None:
