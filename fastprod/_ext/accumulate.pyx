@@ -1,4 +1,4 @@
-# cython: language_level=3, binding=False
+# cython: language_level=3
 """The producer's per-record structures, and the append fast path.
 
 Everything here is touched once per record, so it is C: ProducerBatch (the records of

@@ -1,4 +1,4 @@
-# cython: language_level=3, binding=False
+# cython: language_level=3
 """Record batch v2 (magic 2): the only record format Kafka 4.x accepts.
 
 Layout (org.apache.kafka.common.record.DefaultRecordBatch; big-endian):

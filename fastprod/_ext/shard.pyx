@@ -1,4 +1,4 @@
-# cython: language_level=3, binding=False
+# cython: language_level=3
 """ShardedProducer's parent-side state for one worker: the send() records staged per
 partition (``Run``), the frames written to the worker's records ring and not yet
 reported (``Pending``), and the topics registered in that ring.
