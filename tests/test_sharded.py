@@ -1022,6 +1022,37 @@ def test_worker_sigkill_mid_stream(kafka):
     problems.check()
 
 
+def test_a_worker_that_cannot_be_restarted_is_lost(kafka, monkeypatch):
+    """A worker dies and its replacement cannot be started (no process, say): the
+    producer gives it up at once, failing what it held with WorkerLostError, instead of
+    waiting forever for a worker that is neither running nor lost; flush() returns."""
+    topic = unique_topic("sh-norestart")
+    create_topic(kafka, topic, 2)
+    p = ShardedProducer({"bootstrap.servers": kafka.bootstrap_servers}, workers=WORKERS)
+    try:
+        victim = p._worker_for(topic, 0)
+        assert p.send(topic, b"warm-up", partition=0).result(timeout=60).offset == 0
+
+        def cannot_start(w):
+            raise OSError("no more processes")
+
+        monkeypatch.setattr(p, "_start_worker", cannot_start)
+        os.kill(victim.process.pid, signal.SIGSTOP)  # holds what it is sent
+        held = [p.send(topic, b"held-%d" % i, partition=0) for i in range(5)]
+        time.sleep(0.3)  # staged, framed, read or not: the worker holds them
+        os.kill(victim.process.pid, signal.SIGKILL)
+        gone = wait_until(lambda: victim.lost is not None, 10)
+        assert gone is not None, "the worker was neither restarted nor given up"
+        assert "could not be restarted" in str(victim.lost)
+        errors = [f.exception(timeout=10) for f in held]
+        assert all(isinstance(e, WorkerLostError) for e in errors), errors
+        t = time.monotonic()
+        p.flush(timeout=10)
+        assert time.monotonic() - t < 10
+    finally:
+        p.close(timeout=10)
+
+
 def test_worker_lost_after_too_many_deaths(kafka):
     """A worker killed again and again (4 times within a minute) is given up: the
     producer says so with WorkerLostError on what it held and on what is sent to its
