@@ -605,6 +605,28 @@ def test_close_with_zero_timeout(kafka):
     assert len(calls) == 100
 
 
+def test_records_that_reach_a_worker_before_its_snapshot_go_once_it_arrives(kafka):
+    """The parent sends metadata snapshots and records down different channels: a
+    worker can get a record for a topic whose leader it does not know yet. Its sender
+    waits for the snapshot, and the snapshot's arrival wakes it (here snapshots reach the
+    workers 0.5 s late; the sender would otherwise sleep until delivery.timeout.ms)."""
+    topic = unique_topic("sh-late-snapshot")
+    create_topic(kafka, topic, 1)
+    with ShardedProducer({"bootstrap.servers": kafka.bootstrap_servers},
+                         workers=WORKERS) as p:
+        broadcast = p._broadcast_snapshot
+
+        def late(snapshot):
+            threading.Timer(0.5, broadcast, args=(snapshot,)).start()
+
+        p._metadata.listeners[p._metadata.listeners.index(broadcast)] = late
+        t = time.monotonic()
+        md = p.send(topic, b"first").result(timeout=20)
+        took = time.monotonic() - t
+    assert (md.topic, md.offset) == (topic, 0)
+    assert took < 5, f"delivered after {took:.1f} s"
+
+
 def test_partitions_for(kafka):
     kafka = local_only(kafka)
     topic = unique_topic("sh-parts")

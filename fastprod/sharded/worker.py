@@ -82,6 +82,7 @@ class WorkerMetadata:
         self._control = control
         self._control_lock = control_lock
         self._wanted: set[str] = set()
+        self._update_wanted = False
         self._last_request_ms = 0
 
     def set_snapshot(self, snapshot: ClusterSnapshot) -> None:
@@ -106,9 +107,16 @@ class WorkerMetadata:
         return updated
 
     def request_update(self) -> None:
+        self._update_wanted = True
+        self.send_request()
+
+    def send_request(self) -> None:
+        """Ask the parent for fresh metadata if wanted, at most once per interval (the
+        worker's idle loop calls this too, so a request held back is sent later)."""
         now_ms = monotonic_ms()
-        if now_ms - self._last_request_ms < _REFRESH_INTERVAL_MS:
+        if not self._update_wanted or now_ms - self._last_request_ms < _REFRESH_INTERVAL_MS:
             return
+        self._update_wanted = False
         self._last_request_ms = now_ms
         try:
             with self._control_lock:
@@ -180,6 +188,7 @@ class Worker:
     def _idle(self) -> bool:
         """Nothing to read: flush what waits, maybe sleep. False: time to exit."""
         self._flush_backlog()
+        self.metadata.send_request()
         with self._lock:
             if self._flushing and not self.engine.accumulator.has_incomplete():
                 self.engine.accumulator.end_flush()
@@ -208,6 +217,9 @@ class Worker:
                 kind = message["t"]
                 if kind == "snapshot":
                     self.metadata.set_snapshot(wire.decode_snapshot(message))
+                    # Batches may wait for this (a leader it did not know): the sender
+                    # sleeps until woken, as no metadata refresh of its own wakes it.
+                    self.engine.sender.wakeup()
                 elif kind == "flush":
                     with self._lock:
                         if not self._flushing:
