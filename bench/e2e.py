@@ -61,6 +61,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import e2e_child  # noqa: E402  (bench/ is sys.path[0] when run as a script)
+from _common import build_revision  # noqa: E402
 
 RESULTS = BENCH / "RESULTS.md"
 PLOT = BENCH / "e2e.png"
@@ -733,43 +734,6 @@ def reproduce_command(argv: list[str]) -> str:
             continue
         out.append(a)
     return "python bench/e2e.py" + "".join(" " + shlex.quote(a) for a in out)
-
-
-def build_revision(rev: str) -> tuple[str, str]:
-    """git archive ``rev`` into a temp dir (reused when already built) and build its
-    extensions in place; returns (dir, label)."""
-    import tempfile
-
-    sha = subprocess.run(["git", "rev-parse", "--verify", rev + "^{commit}"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout.strip()
-    dest = Path(tempfile.gettempdir()) / f"fastprod-e2e-{sha[:12]}"
-    stamp = dest / ".e2e-built"
-    if not stamp.exists():
-        print(f"building fastprod {sha[:12]} in {dest}", file=sys.stderr, flush=True)
-        dest.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "archive", sha], cwd=ROOT, capture_output=True,
-                                 check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-        cmd = [sys.executable, "setup.py", "build_ext", "--inplace"]
-        build = subprocess.run(cmd, cwd=dest, capture_output=True, text=True)
-        if build.returncode != 0 and "pyproject" in build.stdout + build.stderr:
-            # The extensions are all in setup.py; an installed setuptools older than
-            # pyproject.toml asks for (e.g. an SPDX license string needs 77+) can still
-            # compile them without reading pyproject.toml.
-            print("setup.py build_ext failed on pyproject.toml; building the extensions "
-                  "without it", file=sys.stderr, flush=True)
-            aside = dest / "pyproject.toml.e2e-aside"
-            (dest / "pyproject.toml").rename(aside)
-            try:
-                build = subprocess.run(cmd, cwd=dest, capture_output=True, text=True)
-            finally:
-                aside.rename(dest / "pyproject.toml")
-        if build.returncode != 0:
-            sys.exit(f"building {sha[:12]} failed:\n{build.stdout[-3000:]}{build.stderr[-3000:]}")
-        stamp.write_text(sha + "\n")
-    last = subprocess.run(["git", "log", "-1", "--format=%h %s", sha, "--", "fastprod",
-                           "setup.py"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return str(dest), f"git {sha[:7]}, a clean build of that commit (fastprod/ last changed by {last[:110]})"
 
 
 def main(argv: list[str] | None = None) -> int:

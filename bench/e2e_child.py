@@ -32,6 +32,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # a source checkout with the extensions built in place
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/, for _common
+
+from _common import confluent_produce  # noqa: E402
 
 NOT_AVAILABLE = 3
 KEY_CARDINALITY = 10_000
@@ -237,37 +241,8 @@ def run_confluent(spec: dict, values: list, keys: list | None, window: Window) -
     p.flush()
     p.list_topics(topic, timeout=10)
 
-    produce, poll = p.produce, p.poll
-    buffer_full = 0
     window.start()
-    if keys is None:
-        for v in values:
-            try:
-                produce(topic, v)
-            except BufferError:
-                while True:
-                    buffer_full += 1
-                    poll(0.1)
-                    try:
-                        produce(topic, v)
-                        break
-                    except BufferError:
-                        pass
-            poll(0)
-    else:
-        for v, k in zip(values, keys):
-            try:
-                produce(topic, v, key=k)
-            except BufferError:
-                while True:
-                    buffer_full += 1
-                    poll(0.1)
-                    try:
-                        produce(topic, v, key=k)
-                        break
-                    except BufferError:
-                        pass
-            poll(0)
+    buffer_full = confluent_produce(p, topic, values, keys)
     left = p.flush(120)
     out = window.stop()
     if left:

@@ -30,6 +30,7 @@ BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
+from _common import confluent_produce  # noqa: E402
 from sharded_child import WARMUP_RECORDS, Window, make_values  # noqa: E402  (also puts ROOT on sys.path)
 
 
@@ -108,26 +109,12 @@ def run_confluent(spec: dict, values: list) -> dict:
     p.list_topics(topic, timeout=10)
 
     window = Window(spec.get("broker_pid"))
-    produce, poll = p.produce, p.poll
     buffer_full = transactions = 0
     window.start()
     for start, stop in _chunks(n, spec["txn_every"] if txn else None):
         if txn:
             p.begin_transaction()
-        for i in range(start, stop):
-            v = values[i]
-            try:
-                produce(topic, v)
-            except BufferError:
-                while True:
-                    buffer_full += 1
-                    poll(0.1)
-                    try:
-                        produce(topic, v)
-                        break
-                    except BufferError:
-                        pass
-            poll(0)
+        buffer_full += confluent_produce(p, topic, values[start:stop])
         if txn:
             p.commit_transaction(120)  # flushes first
             transactions += 1

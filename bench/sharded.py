@@ -54,6 +54,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import sharded_child  # noqa: E402  (bench/ is sys.path[0] when run as a script)
+from _common import build_revision  # noqa: E402
 
 RESULTS = BENCH / "RESULTS.md"
 PLOT = BENCH / "sharded.png"
@@ -532,39 +533,6 @@ def describe_tree(root: Path) -> str:
     if not commit:
         return f"source tree {root}"
     return f"git {commit}{' + uncommitted changes in fastprod/' if dirty else ''}"
-
-
-def build_revision(rev: str) -> tuple[str, str]:
-    """git archive ``rev`` into a temp dir (reused when already built) and build its
-    extensions in place there; returns (dir, label). The checkout is shared with people
-    editing and rebuilding fastprod: a clean copy keeps every run of a benchmark on the
-    same code."""
-    sha = subprocess.run(["git", "rev-parse", "--verify", rev + "^{commit}"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout.strip()
-    dest = Path(tempfile.gettempdir()) / f"fastprod-bench-{sha[:12]}"
-    stamp = dest / ".bench-built"
-    if not stamp.exists():
-        print(f"building fastprod {sha[:12]} in {dest}", file=sys.stderr, flush=True)
-        dest.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "archive", sha], cwd=ROOT, capture_output=True,
-                                 check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-        cmd = [sys.executable, "setup.py", "build_ext", "--inplace"]
-        build = subprocess.run(cmd, cwd=dest, capture_output=True, text=True)
-        if build.returncode != 0 and (dest / "pyproject.toml").exists():
-            # e.g. a pyproject.toml newer than this venv's setuptools understands: the
-            # extensions need none of its metadata, so build them without it.
-            print(f"build_ext failed ({build.stderr.strip().splitlines()[:1]}); retrying "
-                  f"without pyproject.toml", file=sys.stderr, flush=True)
-            (dest / "pyproject.toml").rename(dest / "pyproject.toml.orig")
-            build = subprocess.run(cmd, cwd=dest, capture_output=True, text=True)
-        if build.returncode != 0:
-            sys.exit(f"building {sha[:12]} failed:\n{build.stdout[-3000:]}{build.stderr[-3000:]}")
-        stamp.write_text(sha + "\n")
-    last = subprocess.run(["git", "log", "-1", "--format=%h %s", sha, "--", "fastprod",
-                           "setup.py"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-    return str(dest), (f"git {sha[:7]}, a clean build of that commit (fastprod/ last changed "
-                       f"by {last[:100]})")
 
 
 def resolve_fastprod(args) -> None:
