@@ -140,6 +140,15 @@ def confluent_read(bootstrap: str, topic: str, expected: int = -1, *,
                    isolation: str = "read_uncommitted", idle_timeout: float = 10.0,
                    max_time: float = 120.0) -> list[Record]:
     """Read ``topic`` with confluent-kafka's Consumer (librdkafka); see the module doc."""
+    return confluent_read_topics(bootstrap, [topic], expected, isolation=isolation,
+                                 idle_timeout=idle_timeout, max_time=max_time)[topic]
+
+
+def confluent_read_topics(bootstrap: str, topics: list[str], expected: int = -1, *,
+                          isolation: str = "read_uncommitted", idle_timeout: float = 10.0,
+                          max_time: float = 120.0) -> dict[str, list[Record]]:
+    """``confluent_read`` of several topics with one consumer (``expected``: records in
+    all of them), which saves librdkafka's start-up per topic."""
     from confluent_kafka import (
         OFFSET_BEGINNING,
         TIMESTAMP_CREATE_TIME,
@@ -164,15 +173,20 @@ def confluent_read(bootstrap: str, topic: str, expected: int = -1, *,
     })
     start = time.monotonic()
     try:
-        md = consumer.list_topics(topic, timeout=max_time)
-        tmd = md.topics.get(topic)
-        if tmd is None or tmd.error is not None:
-            raise ReadError(f"librdkafka: no metadata for topic {topic!r}: "
-                            f"{tmd.error if tmd else 'missing'}")
-        partitions = sorted(tmd.partitions)
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
-        positions = {p: 0 for p in partitions}
-        records: list[Record] = []
+        assignment = []
+        positions: dict[tuple[str, int], int] = {}
+        for topic in topics:
+            md = consumer.list_topics(topic, timeout=max_time)
+            tmd = md.topics.get(topic)
+            if tmd is None or tmd.error is not None:
+                raise ReadError(f"librdkafka: no metadata for topic {topic!r}: "
+                                f"{tmd.error if tmd else 'missing'}")
+            for p in sorted(tmd.partitions):
+                assignment.append(TopicPartition(topic, p, OFFSET_BEGINNING))
+                positions[(topic, p)] = 0
+        consumer.assign(assignment)
+        records: dict[str, list[Record]] = {topic: [] for topic in topics}
+        count = 0
         last_data = time.monotonic()
         while True:
             batch = consumer.consume(num_messages=10000, timeout=0.1)
@@ -182,13 +196,14 @@ def confluent_read(bootstrap: str, topic: str, expected: int = -1, *,
                 if err is not None:
                     raise ReadError(f"librdkafka: {err}")
                 ts_type, ts = m.timestamp()
-                records.append(Record(
+                records[m.topic()].append(Record(
                     m.partition(), m.offset(), ts, ts_types.get(ts_type, str(ts_type)),
                     m.key(), m.value(), tuple(m.headers() or ())))
-                positions[m.partition()] = m.offset() + 1
+                positions[(m.topic(), m.partition())] = m.offset() + 1
+            count += len(batch)
             if batch:
                 last_data = now
-            if 0 <= expected <= len(records) and _confluent_at_end(consumer, topic, positions):
+            if 0 <= expected <= count and _confluent_at_end(consumer, bootstrap, positions):
                 return records
             if now - last_data >= idle_timeout or now - start >= max_time:
                 return records
@@ -198,16 +213,20 @@ def confluent_read(bootstrap: str, topic: str, expected: int = -1, *,
         consumer.close()
 
 
-def _confluent_at_end(consumer, topic: str, positions: dict[int, int]) -> bool:
+def _confluent_at_end(consumer, bootstrap: str, positions: dict[tuple[str, int], int]) -> bool:
     from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import AdminClient, OffsetSpec
 
-    for p, pos in positions.items():
-        # read_committed: the high watermark can sit past a commit marker we never see as
-        # a record, so also accept the consumer's own position there.
-        _, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10,
-                                                 cached=False)
-        if pos < high:
-            own = consumer.position([TopicPartition(topic, p)])[0].offset
+    # One ListOffsets round for every partition (get_watermark_offsets asks one at a time).
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.list_offsets({TopicPartition(topic, p): OffsetSpec.latest()
+                                  for topic, p in positions}, request_timeout=10)
+    for tp, future in futures.items():
+        high = future.result().offset
+        if positions[(tp.topic, tp.partition)] < high:
+            # read_committed: the high watermark can sit past a commit marker we never
+            # see as a record, so also accept the consumer's own position there.
+            own = consumer.position([TopicPartition(tp.topic, tp.partition)])[0].offset
             if own < high:
                 return False
     return True
