@@ -109,6 +109,15 @@ class Harness:
         assert self.tm.has_producer_id()
         return request
 
+    def acknowledge_first_batch(self, partition=0, offset=0):
+        """Send one batch to the partition and acknowledge it: until then a fresh
+        partition takes one batch at a time (see test_a_fresh_partition_...)."""
+        future = self.append(partition)
+        self.run_once()
+        self.respond({(TOPIC, partition): offset})
+        self.run_once()
+        assert future.result(0).offset == offset
+
     def memory_all_returned(self):
         return self.acc.pool.available_memory == self.acc.pool.total_memory
 
@@ -734,34 +743,126 @@ def test_no_produce_before_a_producer_id(make):
 
 
 def test_idempotence_with_multiple_in_flight_requests(make):
-    """Java's testIdempotenceWithMultipleInflights."""
+    """Java's testIdempotenceWithMultipleInflights, once the partition has
+    acknowledged a batch of this producer."""
     h = one_record_batches(make)
     h.init_producer_id()
+    h.acknowledge_first_batch()
     f1 = h.append()
     h.run_once()
     f2 = h.append()
     h.run_once()
     assert h.in_flight() == 2
-    assert [sequences(r)[TP0] for r in h.produce_requests()] == [0, 1]
-    h.respond({TP0: 0})
-    h.run_once()
-    assert f1.result(0).offset == 0 and not f2.done()
+    assert [sequences(r)[TP0] for r in h.produce_requests()[1:]] == [1, 2]
     h.respond({TP0: 1})
     h.run_once()
-    assert f2.result(0).offset == 1 and h.in_flight() == 0
+    assert f1.result(0).offset == 1 and not f2.done()
+    h.respond({TP0: 2})
+    h.run_once()
+    assert f2.result(0).offset == 2 and h.in_flight() == 0
+
+
+def test_a_fresh_partition_takes_one_batch_at_a_time_until_it_acknowledges_one(make):
+    """A broker with no state for this producer on a partition takes any first
+    sequence (KAFKA-15591): if the first batch fails retriably and the second gets
+    through, the first is out of order for good. So the second waits for the first
+    acknowledgement (Java sends both, and loses the first batch's records)."""
+    h = one_record_batches(make, retry_backoff_ms=50)
+    h.init_producer_id()
+    f1 = h.append()
+    h.run_once()
+    f2 = h.append()
+    h.run_once()
+    assert h.in_flight() == 1  # f2's batch waits
+    [r1] = h.client.pending()
+    assert sequences(r1) == {TP0: 0}
+    h.respond({TP0: PartitionResult(error=NOT_LEADER, base_offset=-1)}, r1)
+    h.run_once()
+    h.sleep(50)
+    h.run_once()
+    [retry] = h.client.pending()
+    assert header(retry) == (PID, 0, 0)  # the retry goes first, still alone
+    h.respond({TP0: 0}, retry)
+    h.run_once()
+    h.run_once()
+    [r2] = h.client.pending()
+    assert header(r2) == (PID, 0, 1)
+    f3 = h.append()
+    h.run_once()
+    assert h.in_flight() == 2  # acknowledged once: pipelined from now on
+    h.respond({TP0: 1})
+    h.respond({TP0: 2})
+    h.run_once()
+    assert [f.result(0).offset for f in (f1, f2, f3)] == [0, 1, 2]
+
+
+def test_other_partitions_do_not_wait_for_a_fresh_one(make):
+    h = one_record_batches(make)
+    h.init_producer_id()
+    h.acknowledge_first_batch(partition=1)
+    h.append(0)
+    h.append(0)
+    h.append(1)
+    h.append(1)
+    h.run_once()
+    h.run_once()
+    counts = {}
+    for request in h.client.pending():
+        for tp in request.partitions():
+            counts[tp] = counts.get(tp, 0) + 1
+    assert counts == {TP0: 1, TP1: 2}
+
+
+def test_a_batch_overtaken_at_a_broker_without_our_state_is_resent_not_lost(make):
+    """The broker lost its state for the producer (say producer.id.expiration.ms passed
+    while idle), the oldest batch failed retriably and a later one was taken as the
+    first sequence: no retry of the oldest can succeed. It is resent under a bumped
+    epoch (after the batch that overtook it) instead of failing after
+    delivery.timeout.ms as in Java."""
+    h = one_record_batches(make, retry_backoff_ms=50)
+    h.init_producer_id()
+    h.acknowledge_first_batch()
+    f1 = h.append()
+    h.run_once()
+    f2 = h.append()
+    h.run_once()
+    r1, r2 = h.client.pending()
+    h.respond({TP0: PartitionResult(error=NOT_LEADER, base_offset=-1)}, r1)
+    h.respond({TP0: 7}, r2)  # sequence 2 accepted as a first sequence
+    h.run_once()
+    assert f2.result(0).offset == 7
+    h.sleep(50)
+    h.run_once()
+    [retry] = h.client.pending()
+    assert header(retry) == (PID, 0, 1)
+    h.respond({TP0: PartitionResult(error=OUT_OF_ORDER, base_offset=-1)}, retry)
+    h.run_once()
+    assert not f1.done() and not h.tm.has_producer_id()
+    h.run_once()
+    [bump] = h.client.pending(INIT_PRODUCER_ID)
+    h.client.respond(init_producer_id_response(PID, 1), bump, api_key=INIT_PRODUCER_ID)
+    h.run_once()
+    h.sleep(100)
+    h.run_once()
+    [resent] = h.client.pending()
+    assert header(resent) == (PID, 1, 0)
+    h.respond({TP0: 8}, resent)
+    h.run_once()
+    assert f1.result(0).offset == 8
 
 
 def test_idempotent_retries_go_one_at_a_time_in_order(make):
     """Java's testIdempotenceWithMultipleInflightsRetriedInOrder."""
     h = one_record_batches(make, retry_backoff_ms=50)
     h.init_producer_id()
+    h.acknowledge_first_batch()
     futures = []
     for _ in range(3):
         futures.append(h.append())
         h.run_once()
     f1, f2, f3 = futures
     assert h.in_flight() == 3
-    r1, r2, r3 = h.produce_requests()
+    r1, r2, r3 = h.client.pending()
     h.respond({TP0: PartitionResult(error=LEADER_NOT_AVAILABLE, base_offset=-1)}, r1)
     h.run_once()
     f4 = h.append()  # queued behind the retries; must wait for the first three
@@ -776,8 +877,8 @@ def test_idempotent_retries_go_one_at_a_time_in_order(make):
     h.run_once()   # resend r1's batch
     h.run_once()   # nothing more: one in flight while retrying
     assert h.in_flight() == 1
-    assert sequences(h.client.pending()[0]) == {TP0: 0}
-    for expected_sequence, future in ((0, f1), (1, f2), (2, f3)):
+    assert sequences(h.client.pending()[0]) == {TP0: 1}
+    for expected_sequence, future in ((1, f1), (2, f2), (3, f3)):
         [request] = h.client.pending()
         assert header(request) == (PID, 0, expected_sequence)
         h.respond({TP0: expected_sequence})
@@ -785,21 +886,22 @@ def test_idempotent_retries_go_one_at_a_time_in_order(make):
         assert future.result(0).offset == expected_sequence
         h.run_once()
     [request] = h.client.pending()
-    assert header(request) == (PID, 0, 3)  # the new batch, out of retry mode
-    h.respond({TP0: 3})
+    assert header(request) == (PID, 0, 4)  # the new batch, out of retry mode
+    h.respond({TP0: 4})
     h.run_once()
-    assert f4.result(0).offset == 3
+    assert f4.result(0).offset == 4
 
 
 def test_duplicate_sequence_is_success_without_an_offset(make):
     """Java's testCorrectHandlingOfDuplicateSequenceError."""
     h = one_record_batches(make)
     h.init_producer_id()
+    h.acknowledge_first_batch()
     f1 = h.append()
     h.run_once()
     f2 = h.append()
     h.run_once()
-    r1, r2 = h.produce_requests()
+    r1, r2 = h.client.pending()
     h.respond({TP0: 1000}, r2)
     h.run_once()
     assert f2.result(0).offset == 1000
@@ -809,7 +911,7 @@ def test_duplicate_sequence_is_success_without_an_offset(make):
     assert h.tm.has_producer_id() and h.in_flight() == 0
     h.append()
     h.run_once()
-    assert header(h.produce_requests()[-1]) == (PID, 0, 2)
+    assert header(h.produce_requests()[-1]) == (PID, 0, 3)
 
 
 def test_out_of_order_sequence_bumps_the_epoch_and_retries(make):
@@ -898,12 +1000,13 @@ def test_a_batch_failed_after_it_was_sent_bumps_the_epoch(make):
 def test_expiry_of_a_retried_batch_does_not_bump_if_later_batches_succeed(make):
     h = one_record_batches(make)
     h.init_producer_id()
+    h.acknowledge_first_batch()
     f1 = h.append()
     h.run_once()
     h.sleep(1000)
     f2 = h.append()
     h.run_once()
-    r1, r2 = h.produce_requests()
+    r1, r2 = h.client.pending()
     h.respond({TP0: PartitionResult(error=REQUEST_TIMED_OUT, base_offset=-1)}, r1)
     h.client.not_ready.add(0)
     h.run_once()
@@ -911,14 +1014,14 @@ def test_expiry_of_a_retried_batch_does_not_bump_if_later_batches_succeed(make):
     h.run_once()  # the first batch expires in the queue
     assert isinstance(f1.exception(0), KafkaTimeoutError)
     f3 = h.append()
-    h.respond({TP0: 1}, r2)
+    h.respond({TP0: 2}, r2)
     h.run_once()
-    assert f2.result(0).offset == 1
+    assert f2.result(0).offset == 2
     h.client.not_ready.clear()
     h.run_once()
     h.run_once()
     assert h.client.pending(INIT_PRODUCER_ID) == []
-    assert header(h.produce_requests()[-1]) == (PID, 0, 2)
+    assert header(h.produce_requests()[-1]) == (PID, 0, 3)
     assert not f3.done()
 
 

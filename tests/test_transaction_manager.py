@@ -43,6 +43,15 @@ def drain(acc, now_ms=0):
     return [b for bs in acc.drain(SNAP, {0}, BIG, now_ms).values() for b in bs]
 
 
+def acknowledge_first_batch(tm, acc, partition=0):
+    """A fresh partition takes one batch at a time until it acknowledges one; send and
+    acknowledge a one-record batch so that later ones pipeline (sequence 1 is next)."""
+    append(acc, partition)
+    [batch] = drain(acc)
+    assert batch.base_sequence == 0
+    tm.on_acknowledged(batch)
+
+
 def header(batch):
     decoded = read_batch(batch.records())  # also checks the CRC
     return decoded.producer_id, decoded.producer_epoch, decoded.base_sequence
@@ -98,10 +107,12 @@ def test_sequences_per_partition_grow_by_record_count():
     first = drain(acc)
     assert sorted((b.partition, header(b)) for b in first) == [
         (0, (PID, 0, 0)), (1, (PID, 0, 0))]
+    assert drain(acc) == []  # partition 0 has acknowledged nothing yet: one at a time
+    tm.on_acknowledged(next(b for b in first if b.partition == 0))
     [second] = drain(acc)
     assert (second.partition, header(second)) == (0, (PID, 0, 3))
     append(acc, 0, 1)
-    [third] = drain(acc)
+    [third] = drain(acc)  # pipelined: the second is still in flight
     assert header(third) == (PID, 0, 5)
     assert not third.is_transactional
 
@@ -126,10 +137,11 @@ def test_sequences_wrap_at_2_to_the_31():
 
 def test_a_retried_batch_keeps_its_sequence_and_waits_to_be_first_in_flight():
     tm, acc = setup()
+    acknowledge_first_batch(tm, acc)
     append(acc, 0, 3)
     a, b, c = drain(acc), drain(acc), drain(acc)
     a, b, c = a[0], b[0], c[0]
-    assert [x.base_sequence for x in (a, b, c)] == [0, 1, 2]
+    assert [x.base_sequence for x in (a, b, c)] == [1, 2, 3]
     # b's request failed and is retried; a (sequence 0) is still in flight
     acc.reenqueue(b, 10)
     assert drain(acc, 1000) == []  # b may not overtake a
@@ -137,24 +149,26 @@ def test_a_retried_batch_keeps_its_sequence_and_waits_to_be_first_in_flight():
     assert drain(acc, 1000) == []
     tm.on_acknowledged(a)
     [retry] = drain(acc, 1000)
-    assert retry is b and header(b) == (PID, 0, 1)
+    assert retry is b and header(b) == (PID, 0, 2)
     tm.on_acknowledged(b)
     [new] = drain(acc, 1000)
-    assert new.base_sequence == 3   # c (2) is still in flight: a new batch may go
+    assert new.base_sequence == 4   # c (3) is still in flight: a new batch may go
 
 
 def test_the_first_in_flight_batch_is_retried_at_once():
     tm, acc = setup()
+    acknowledge_first_batch(tm, acc)
     append(acc, 0, 2)
     a, b = drain(acc)[0], drain(acc)[0]
     acc.reenqueue(a, 10)
     [retry] = drain(acc, 1000)
-    assert retry is a and a.base_sequence == 0
-    assert b.base_sequence == 1
+    assert retry is a and a.base_sequence == 1
+    assert b.base_sequence == 2
 
 
 def test_retries_go_back_in_sequence_order():
     tm, acc = setup()
+    acknowledge_first_batch(tm, acc)
     append(acc, 0, 3)
     batches = [drain(acc)[0] for _ in range(3)]
     for i in (1, 2, 0):  # responses can come back in any order across leaders
@@ -164,13 +178,14 @@ def test_retries_go_back_in_sequence_order():
         [retry] = drain(acc, 1000)
         order.append(retry.base_sequence)
         tm.on_acknowledged(retry)
-    assert order == [0, 1, 2]
+    assert order == [1, 2, 3]
 
 
 def test_a_sequence_error_on_a_later_batch_does_not_bump_the_epoch():
     """Java's TransactionManager.canRetry: OUT_OF_ORDER_SEQUENCE_NUMBER for a batch that
     is not the next one the broker expects only means an earlier batch is being retried."""
     tm, acc = setup()
+    acknowledge_first_batch(tm, acc)
     append(acc, 0, 2)
     a, b = drain(acc)[0], drain(acc)[0]
     acc.reenqueue(a, 10)  # a failed with a retriable error
@@ -185,12 +200,13 @@ def test_a_sequence_error_on_a_later_batch_does_not_bump_the_epoch():
 
 def test_epoch_bump_waits_for_no_in_flight_requests_then_resets_and_restamps():
     tm, acc = setup()
+    acknowledge_first_batch(tm, acc, 0)
     append(acc, 0, 2)
     append(acc, 1, 1)
-    first = drain(acc)                     # p0 seq 0, p1 seq 0
+    first = drain(acc)                     # p0 seq 1, p1 seq 0
     p0 = next(b for b in first if b.partition == 0)
-    [second] = drain(acc)                  # p0 seq 1
-    assert second.base_sequence == 1
+    [second] = drain(acc)                  # p0 seq 2
+    assert second.base_sequence == 2
     # p1's batch is answered; p0's first batch failed for good after it was sent: its
     # sequence is a hole
     tm.on_acknowledged(next(b for b in first if b.partition == 1))

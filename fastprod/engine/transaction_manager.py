@@ -227,7 +227,13 @@ class TransactionManager:
             # A retry: it may only go when it is the oldest unacknowledged batch.
             return bool(in_flight) and in_flight[0] is not first
         # Nothing new while a failed batch's fate is unknown (Java: unresolved).
-        return tp in self._unresolved
+        if tp in self._unresolved:
+            return True
+        # Until the partition has acknowledged a batch of this epoch, one batch at a
+        # time: a broker with no state for us there takes any first sequence
+        # (KAFKA-15591), so a second batch that overtook a retried first one would
+        # leave the first out of order for good. Java pipelines here and loses it.
+        return bool(in_flight) and tp not in self._last_acked
 
     def stamp(self, batch: ProducerBatch) -> None:
         """Give a drained batch its sequence (a retry keeps its own)."""
@@ -305,12 +311,27 @@ class TransactionManager:
 
         As Java's canRetry: if the batch is the next one after the last acknowledged,
         the broker lost our state (or an earlier batch failed): bump. Otherwise retry
-        as it is: an earlier batch will close the gap, or, if a later batch overtook it
-        (a new partition accepts any first sequence), it keeps failing until
-        delivery.timeout.ms and is reported failed: order is never broken."""
+        as it is, since an earlier batch will close the gap; except when no earlier
+        batch is outstanding and a later one was acknowledged: that one overtook it at a
+        broker that had no state for us (it takes any first sequence, KAFKA-15591), and
+        no retry of this sequence can ever succeed. Java retries it until
+        delivery.timeout.ms and loses it; fastprod bumps the epoch and resends it
+        renumbered, so it is written after the batch that overtook it: out of order,
+        but not lost."""
         tp = (batch.topic, batch.partition)
-        expected = (self._last_acked.get(tp, -1) + 1) % _SEQUENCE_MODULUS
+        last_acked = self._last_acked.get(tp)
+        expected = 0 if last_acked is None else (last_acked + 1) % _SEQUENCE_MODULUS
         if batch.base_sequence == expected:
+            self.request_epoch_bump(f"{tp[0]}-{tp[1]}: {error}", tp)
+            return
+        in_flight = self._in_flight.get(tp)
+        overtaken = last_acked is not None and \
+            (last_acked - batch.base_sequence) % _SEQUENCE_MODULUS < _SEQUENCE_MODULUS // 2
+        if overtaken and in_flight and in_flight[0] is batch:
+            log.warning("%s-%d: sequence %d was overtaken by a later batch (the broker "
+                        "took %d as the first); resending its records under a new epoch, "
+                        "after the ones that overtook them", tp[0], tp[1],
+                        batch.base_sequence, last_acked)
             self.request_epoch_bump(f"{tp[0]}-{tp[1]}: {error}", tp)
 
     def on_split(self, batch: ProducerBatch, parts: list[ProducerBatch]) -> None:
