@@ -600,6 +600,30 @@ def test_a_queued_batch_expires_after_delivery_timeout(make):
     assert h.memory_all_returned() and not h.acc.has_undrained()
 
 
+@pytest.mark.parametrize("where", ["queued", "in flight"])
+def test_an_expired_batch_names_the_broker_error_it_was_retried_for(make, where):
+    """A batch that expires after retrying NOT_ENOUGH_REPLICAS says so (and has it as
+    its cause), not only that delivery.timeout.ms passed."""
+    h = make(retry_backoff_ms=100)
+    future = h.append()
+    h.run_once()
+    h.respond({TP0: PartitionResult(error=NOT_ENOUGH_REPLICAS, base_offset=-1)})
+    h.run_once()
+    h.sleep(100)
+    h.run_once()  # the retry goes out
+    assert h.in_flight() == 1
+    if where == "queued":
+        h.respond({TP0: PartitionResult(error=NOT_ENOUGH_REPLICAS, base_offset=-1)})
+        h.run_once()
+    h.sleep(DELIVERY_TIMEOUT_MS)
+    h.run_once()
+    error = future.exception(0)
+    assert isinstance(error, KafkaTimeoutError) and "delivery.timeout.ms" in str(error)
+    assert isinstance(error.__cause__, NotEnoughReplicasError)
+    assert "NotEnoughReplicasError" in str(error)
+    assert ("retried 2 time(s)" if where == "queued" else "retried 1 time(s)") in str(error)
+
+
 def test_an_in_flight_batch_expires_and_its_late_answer_is_ignored(make):
     """Java's testInflightBatchesExpireOnDeliveryTimeout and testNoDoubleDeallocation."""
     h = make()

@@ -398,6 +398,7 @@ cdef class ProducerBatch:
     # changed (a retry to a new leader skips the backoff)
     cdef public int32_t current_leader_epoch
     cdef public int leader_changed_attempts
+    cdef public object last_error  # what its last retry was for: the cause if it expires
     # split on MESSAGE_TOO_LARGE: a part knows the batch it came from and where
     cdef readonly ProducerBatch parent
     cdef readonly int32_t parent_start

@@ -246,12 +246,9 @@ class Sender:
                     expired.append(batch)
         in_flight_expired = {id(b) for b in expired[len(queued):]}
         for batch in expired:
-            self._fail_batch(batch, KafkaTimeoutError(
-                f"expiring {batch.record_count} record(s) for {batch.topic}-{batch.partition}: "
-                f"{now_ms - batch.created_ms} ms has passed since batch creation "
-                f"(delivery.timeout.ms={self.delivery_timeout_ms})"),
-                # its request is still on the wire: stay muted until it is answered
-                unmute=id(batch) not in in_flight_expired)
+            self._fail_batch(batch, _expiry_error(batch, now_ms, self.delivery_timeout_ms),
+                             # its request is still on the wire: stay muted until answered
+                             unmute=id(batch) not in in_flight_expired)
 
     def _next_expiry_ms(self, now_ms: int) -> int:
         """Until the next batch, queued (as of _expire) or in flight, expires."""
@@ -370,6 +367,7 @@ class Sender:
         if record_errors is None and self._can_retry(batch, error, now_ms):
             log.warning("retrying %s-%d (attempt %d) after %s", batch.topic, batch.partition,
                         batch.attempts + 1, error)
+            batch.last_error = error
             self._finish(batch)
             self.accumulator.reenqueue(batch, now_ms)
             return
@@ -428,6 +426,22 @@ class Sender:
                 del self._in_flight[tp]
         if self.guarantee_message_order and unmute:
             self.accumulator.unmute(tp)
+
+
+def _expiry_error(batch: ProducerBatch, now_ms: int,
+                  delivery_timeout_ms: int) -> KafkaTimeoutError:
+    """The error of a batch past delivery.timeout.ms; it names, and has as its cause,
+    the error its last retry was for (the reason it was not written in time)."""
+    message = (f"expiring {batch.record_count} record(s) for {batch.topic}-"
+               f"{batch.partition}: {now_ms - batch.created_ms} ms has passed since batch "
+               f"creation (delivery.timeout.ms={delivery_timeout_ms})")
+    cause = batch.last_error
+    if cause is not None:
+        message += (f"; retried {batch.attempts} time(s), last after "
+                    f"{type(cause).__name__}: {cause}")
+    error = KafkaTimeoutError(message)
+    error.__cause__ = cause
+    return error
 
 
 def _record_errors(pr) -> dict[int, BaseException]:
