@@ -158,7 +158,11 @@ class Producer(ProducerFront):
         the sticky partition. ``on_delivery`` is called once per record.
 
         Every value and key is serialized before any is queued, so a bad one raises
-        here with nothing sent.
+        here with nothing sent. More records than buffer.memory holds are fine: the call
+        waits while the sender frees memory. If it fails part-way (BufferFullError after
+        max.block.ms, KeyboardInterrupt), the exception's ``future`` attribute is this
+        call's BatchFuture: the records queued before are delivered as usual, the rest
+        fail with that exception.
         """
         now_ms = monotonic_ms()
         prepared = self._prepare_batch(topic, values, keys, partition, timestamp, now_ms)
@@ -189,6 +193,7 @@ class Producer(ProducerFront):
                     snapshot, on_segment)
         except BaseException as exc:
             future.fail(exc)
+            exc.future = future  # type: ignore[union-attr]  # which records were queued
             raise
         finally:
             if transactional:

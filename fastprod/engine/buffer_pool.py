@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import threading
 import time
+from typing import Callable
 
 from fastprod.errors import BufferFullError, RecordTooLargeError
 
@@ -21,6 +22,10 @@ from fastprod.errors import BufferFullError, RecordTooLargeError
 class BufferPool:
     def __init__(self, total_memory: int) -> None:
         self.total_memory = total_memory
+        # Called when a thread starts to wait for memory: the engine wakes its sender
+        # there, so that what is queued goes out and frees memory even when the waiting
+        # thread (a send_batch filling batch after batch) has not woken it yet.
+        self.on_wait: Callable[[], object] | None = None
         self._available = total_memory
         self._lock = threading.Lock()
         self._waiters: collections.deque[threading.Condition] = collections.deque()
@@ -49,6 +54,8 @@ class BufferPool:
                 return
             me = threading.Condition(self._lock)
             self._waiters.append(me)
+            if self.on_wait is not None:
+                self.on_wait()
             deadline = time.monotonic() + max_block_ms / 1000.0
             try:
                 while self._waiters[0] is not me or self._available < size:

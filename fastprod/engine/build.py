@@ -77,6 +77,7 @@ def build_engine(cfg: ProducerConfig, metadata) -> Engine:
         delivery_timeout_ms=cfg.delivery_timeout_ms,
         guarantee_message_order=cfg.max_in_flight_requests_per_connection == 1,
         transaction_manager=tm, transactional_id=cfg.transactional_id)
+    accumulator.pool.on_wait = sender.wakeup
     return Engine(cfg, metadata, accumulator, client, sender, tm, batch_size)
 
 

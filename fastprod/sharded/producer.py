@@ -361,6 +361,7 @@ class ShardedProducer(ProducerFront):
                                       0, len(group_values), future, now_ms, deadline_ms)
         except BaseException as exc:
             future.fail(exc, placed=self._framed_indices(future))
+            exc.future = future  # type: ignore[union-attr]  # which records were queued
             raise
         finally:
             future.seal()
