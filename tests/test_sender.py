@@ -600,6 +600,33 @@ def test_a_queued_batch_expires_after_delivery_timeout(make):
     assert h.memory_all_returned() and not h.acc.has_undrained()
 
 
+def test_a_retry_storm_logs_once_per_partition_and_error_kind_per_period(make, caplog):
+    h = make(retry_backoff_ms=1, delivery_timeout_ms=10**9)
+    h.append(0)
+    h.append(1)
+
+    def fail_all(code, rounds):
+        for _ in range(rounds):
+            h.run_once()
+            for request in h.client.pending():
+                h.respond({tp: PartitionResult(error=code, base_offset=-1)
+                           for tp in request.partitions()}, request)
+            h.run_once()
+            h.sleep(200)
+
+    caplog.set_level("WARNING", logger="fastprod")
+    fail_all(NOT_ENOUGH_REPLICAS, 20)  # 4 s
+    fail_all(NOT_LEADER, 3)
+    warnings = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert len(warnings) == 4, warnings  # 2 partitions x 2 error kinds
+    caplog.clear()
+    h.sleep(10_000)
+    fail_all(NOT_ENOUGH_REPLICAS, 1)
+    warnings = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
+    assert len(warnings) == 2
+    assert all("19 more retries after NotEnoughReplicasError" in w for w in warnings)
+
+
 @pytest.mark.parametrize("where", ["queued", "in flight"])
 def test_an_expired_batch_names_the_broker_error_it_was_retried_for(make, where):
     """A batch that expires after retrying NOT_ENOUGH_REPLICAS says so (and has it as

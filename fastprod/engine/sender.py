@@ -69,6 +69,7 @@ class Sender:
         self.transaction_manager = transaction_manager
         self._flushing_for_txn = False
         self._in_flight: dict[tuple[str, int], list[ProducerBatch]] = defaultdict(list)
+        self._retry_log = RetryLog()
         self.running = True
         self._forced = False
         self.fatal_error: BaseException | None = None
@@ -365,8 +366,7 @@ class Sender:
                 isinstance(error, NetworkError):
             self.metadata.request_update()
         if record_errors is None and self._can_retry(batch, error, now_ms):
-            log.warning("retrying %s-%d (attempt %d) after %s", batch.topic, batch.partition,
-                        batch.attempts + 1, error)
+            self._retry_log.retrying(batch, error, now_ms)
             batch.last_error = error
             self._finish(batch)
             self.accumulator.reenqueue(batch, now_ms)
@@ -426,6 +426,33 @@ class Sender:
                 del self._in_flight[tp]
         if self.guarantee_message_order and unmute:
             self.accumulator.unmute(tp)
+
+
+class RetryLog:
+    """A retry storm logs one WARNING per partition and error kind per period, with a
+    count of the retries it did not log (each one is logged at DEBUG)."""
+
+    def __init__(self, period_ms: int = 10_000) -> None:
+        self.period_ms = period_ms
+        self._last: dict[tuple[str, int, str], list[int]] = {}  # -> [logged at, held back]
+
+    def retrying(self, batch: ProducerBatch, error: BaseException, now_ms: int) -> None:
+        key = (batch.topic, batch.partition, type(error).__name__)
+        entry = self._last.get(key)
+        if entry is not None and now_ms - entry[0] < self.period_ms:
+            entry[1] += 1
+            log.debug("retrying %s-%d (attempt %d) after %s", batch.topic, batch.partition,
+                      batch.attempts + 1, error)
+            return
+        held_back = 0 if entry is None else entry[1]
+        if len(self._last) > 1000:  # forget partitions that have been quiet a while
+            self._last = {k: v for k, v in self._last.items()
+                          if now_ms - v[0] < self.period_ms}
+        self._last[key] = [now_ms, 0]
+        log.warning("retrying %s-%d (attempt %d) after %s%s", batch.topic, batch.partition,
+                    batch.attempts + 1, error,
+                    f" ({held_back} more retries after {type(error).__name__} in the last "
+                    f"{self.period_ms // 1000} s not logged)" if held_back else "")
 
 
 def _expiry_error(batch: ProducerBatch, now_ms: int,
