@@ -251,6 +251,7 @@ class FakeNetworkClient:
         self.in_flight: list[SentRequest] = []        # sent, not answered yet
         self._answers: collections.deque = collections.deque()  # (request, response, error)
         self.not_ready: set[int] = set()
+        self.failed_connections: set[int] = set()  # nodes whose last connect failed
         self.connection_delays: dict[int, int] = {}
         self.polls: list[int] = []                    # the timeout of every poll
         self.wakeups = 0
@@ -269,6 +270,9 @@ class FakeNetworkClient:
 
     def connection_delay(self, node_id: int, now_ms: int) -> int:
         return self.connection_delays.get(node_id, 0)
+
+    def is_connection_failed(self, node_id: int) -> bool:
+        return node_id in self.failed_connections
 
     def api_version(self, node_id: int, api_key: int) -> int | None:
         return self.api_versions.get(api_key)

@@ -147,25 +147,3 @@ def test_pending_mark_returns_what_was_not_reported_yet():
     assert entry.all_done and entry.mark(0, 3) == []
     with pytest.raises(IndexError):
         entry.mark(2, 5)
-
-
-def test_a_workers_metadata_has_everything_the_engine_calls():
-    """ShardedProducer's workers run the engine with a WorkerMetadata in place of
-    Metadata: every ``metadata.<name>`` the engine and network client use must exist
-    there too (a missing one would fail response handling in the workers only)."""
-    import pathlib
-    import re
-
-    from fastprod.sharded.worker import WorkerMetadata
-
-    root = pathlib.Path(__file__).resolve().parents[1] / "fastprod"
-    used = set()
-    for path in ("engine/sender.py", "engine/accumulator.py", "engine/transaction_manager.py",
-                 "cluster/client.py"):
-        used |= set(re.findall(r"self\.metadata\.([a-z_]+)", (root / path).read_text()))
-    assert "update_leadership" in used
-    # snapshot: an instance attribute; update: only for Metadata responses, which a
-    # worker never asks for (time_to_next_update says never)
-    missing = {name for name in used if not hasattr(WorkerMetadata, name)
-               and name not in ("snapshot", "update")}
-    assert not missing, missing

@@ -1,4 +1,10 @@
-from collections.abc import Buffer, Sequence
+from collections.abc import Sequence
+import sys
+
+if sys.version_info >= (3, 12):
+    from collections.abc import Buffer
+else:  # stub-only: type checkers bundle typing_extensions
+    from typing_extensions import Buffer
 from typing import NamedTuple
 
 COMPRESSION_NONE: int  # 0

@@ -1,4 +1,10 @@
-from collections.abc import Buffer, Sequence
+from collections.abc import Sequence
+import sys
+
+if sys.version_info >= (3, 12):
+    from collections.abc import Buffer
+else:  # stub-only: type checkers bundle typing_extensions
+    from typing_extensions import Buffer
 
 def murmur2(data: Buffer) -> int:
     """Java's ``Utils.murmur2``: a signed 32-bit hash, seed 0x9747b28c."""

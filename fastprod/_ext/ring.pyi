@@ -1,6 +1,12 @@
 """Single-producer single-consumer ring of frames in shared memory (see ring.pyx)."""
 
-from collections.abc import Buffer, Sequence
+from collections.abc import Sequence
+import sys
+
+if sys.version_info >= (3, 12):
+    from collections.abc import Buffer
+else:  # stub-only: type checkers bundle typing_extensions
+    from typing_extensions import Buffer
 from types import TracebackType
 from typing import ClassVar
 

@@ -1,4 +1,9 @@
-from collections.abc import Buffer
+import sys
+
+if sys.version_info >= (3, 12):
+    from collections.abc import Buffer
+else:  # stub-only: type checkers bundle typing_extensions
+    from typing_extensions import Buffer
 
 def encode_varint(value: int) -> bytes:
     """Zig-zag varint of a signed 32-bit int (OverflowError outside int32)."""

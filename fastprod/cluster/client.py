@@ -15,12 +15,15 @@ import random
 import selectors
 import socket
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fastprod.cluster.connection import BrokerConnection, SocketOptions, State
-from fastprod.cluster.metadata import Metadata
 from fastprod.clock import monotonic_ms
 from fastprod.cluster.snapshot import Node
 from fastprod.errors import KafkaTimeoutError, NetworkError, ProtocolError
+
+if TYPE_CHECKING:
+    from fastprod.engine.seams import ClusterView, MetadataFetcher
 from fastprod.protocol.messages.metadata import MetadataRequest, MetadataRequestTopic
 
 log = logging.getLogger("fastprod.cluster")
@@ -52,8 +55,12 @@ class _Backoff:
 
 
 class NetworkClient:
-    def __init__(self, metadata: Metadata, options: ClientOptions) -> None:
+    def __init__(self, metadata: ClusterView, options: ClientOptions,
+                 fetcher: MetadataFetcher | None = None) -> None:
         self.metadata = metadata
+        # fetches metadata when due (Java's DefaultMetadataUpdater); None in a
+        # ShardedProducer worker, whose parent fetches for it
+        self.fetcher = fetcher
         self.options = options
         self._conns: dict[int, BrokerConnection] = {}
         self._backoff: dict[int, _Backoff] = {}
@@ -307,8 +314,8 @@ class NetworkClient:
                   reason, delay)
         if conn.node_id == self._metadata_node:
             self._metadata_node = None
-        if self._is_metadata_target(conn):
-            self.metadata.failed_update(now_ms, reason)
+        if self.fetcher is not None and self._is_metadata_target(conn):
+            self.fetcher.failed_update(now_ms, reason)
         else:
             # As Java's handleServerDisconnect: the broker may be gone for good and its
             # partitions led elsewhere by now.
@@ -355,7 +362,10 @@ class NetworkClient:
 
     def _maybe_update_metadata(self, now_ms: int) -> int:
         """Send a metadata request if one is due; returns ms until the next check."""
-        wait = self.metadata.time_to_next_update(now_ms)
+        fetcher = self.fetcher
+        if fetcher is None:
+            return 2**31 - 1
+        wait = fetcher.time_to_next_update(now_ms)
         if wait > 0 or self._metadata_node is not None:
             return wait if self._metadata_node is None else self.options.request_timeout_ms
         node = self.least_loaded_node(now_ms)
@@ -363,13 +373,13 @@ class NetworkClient:
             return self.options.reconnect_backoff_ms
         if not self.ready(node, now_ms):
             return self.options.reconnect_backoff_ms
-        topics = self.metadata.topics_to_request(now_ms)
+        topics = fetcher.topics_to_request(now_ms)
         version = self.api_version(node.node_id, METADATA_KEY)
         request = MetadataRequest(
             topics=[MetadataRequestTopic(name=t) for t in topics],
             allow_auto_topic_creation=True)
         self._metadata_node = node.node_id
-        self.metadata.on_request_sent(now_ms)
+        fetcher.on_request_sent(now_ms)
         self.send(node.node_id, METADATA_KEY, request,
                   lambda response, error: self._on_metadata(node.node_id, response, error),
                   now_ms, version=version)
@@ -379,13 +389,14 @@ class NetworkClient:
         if self._metadata_node == node_id:
             self._metadata_node = None
         now_ms = monotonic_ms()
+        assert self.fetcher is not None  # only a client with a fetcher asks
         if error is not None:
-            self.metadata.failed_update(now_ms, str(error))
+            self.fetcher.failed_update(now_ms, str(error))
             return
         if not response.brokers:
-            self.metadata.failed_update(now_ms, f"node {node_id} sent metadata with no brokers")
+            self.fetcher.failed_update(now_ms, f"node {node_id} sent metadata with no brokers")
             return
-        self.metadata.update(response, now_ms)
+        self.fetcher.update(response, now_ms)
 
     def close(self) -> None:
         self._closing = True

@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Mapping
+from uuid import UUID
 
 from fastprod.clock import monotonic_ms
 from fastprod.cluster.snapshot import ClusterSnapshot, Node, PartitionInfo
@@ -44,7 +46,7 @@ class Metadata:
         self.snapshot = ClusterSnapshot.empty()
         self._cond = threading.Condition()
         self._topics: dict[str, int] = {}  # topic -> last used, monotonic ms
-        self._leader_epochs: dict[tuple[str, int], int] = {}  # the newest seen
+        self._leader_epochs = LeaderEpochs()
         self._need_update = True
         self._last_refresh_ms: int | None = None  # last attempt, successful or not
         self._last_success_ms = 0
@@ -167,12 +169,7 @@ class Metadata:
             topics[t.name] = _partitions(t.name, t.partitions, nodes)
         with self._cond:
             old = self.snapshot
-            for name, parts in topics.items():
-                topics[name] = self._newest_leaders(name, parts, old, topic_ids.get(name))
-            gone = {t for t, _ in self._leader_epochs} - topics.keys()
-            if gone:  # deleted or forgotten: nothing to compare with any more
-                self._leader_epochs = {k: e for k, e in self._leader_epochs.items()
-                                       if k[0] not in gone}
+            topics = self._leader_epochs.keep_newest(topics, topic_ids, old)
             self.snapshot = ClusterSnapshot(
                 version=old.version + 1, cluster_id=response.cluster_id,
                 controller_id=response.controller_id, nodes=nodes, topics=topics,
@@ -198,39 +195,14 @@ class Metadata:
         ``endpoints`` (NodeEndpoints), when their epoch is newer than ours. Returns the
         partitions updated; publishes a new snapshot if there are any."""
         with self._cond:
-            snapshot, updated = with_new_leaders(self.snapshot, leaders, endpoints,
-                                                 self._leader_epochs)
+            snapshot, updated = self._leader_epochs.with_new_leaders(self.snapshot, leaders,
+                                                                     endpoints)
             if updated:
                 self.snapshot = snapshot
                 for listener in self.listeners:
                     listener(snapshot)
                 self._cond.notify_all()
             return updated
-
-    def _newest_leaders(self, topic: str, parts: tuple[PartitionInfo, ...],
-                        old: ClusterSnapshot, topic_id) -> tuple[PartitionInfo, ...]:
-        """Java's Metadata.updateLatestMetadata: a partition whose leader epoch is older
-        than the newest seen (a lagging broker's answer) keeps what the last snapshot
-        had, so it never moves back to a former leader. Called with the lock held."""
-        if topic_id is not None and old.topic_ids.get(topic) != topic_id:
-            # new to us, or deleted and created again: its epochs start over
-            for key in [k for k in self._leader_epochs if k[0] == topic]:
-                del self._leader_epochs[key]
-        previous = old.topics.get(topic, ())
-        out = list(parts)
-        for i, p in enumerate(parts):
-            key = (topic, i)
-            if p.leader_epoch < 0:  # no epoch to compare (an error): take it as is
-                self._leader_epochs.pop(key, None)
-                continue
-            newest = self._leader_epochs.get(key)
-            if newest is None or p.leader_epoch >= newest:
-                self._leader_epochs[key] = p.leader_epoch
-            elif i < len(previous):
-                log.debug("ignoring leader epoch %d of %s-%d: %d seen already",
-                          p.leader_epoch, topic, i, newest)
-                out[i] = previous[i]
-        return tuple(out)
 
     def close(self) -> None:
         with self._cond:
@@ -255,34 +227,82 @@ def _partitions(topic: str, partitions, nodes) -> tuple[PartitionInfo, ...]:
     return tuple(out)
 
 
-def with_new_leaders(old: ClusterSnapshot, leaders: dict[tuple[str, int], tuple[int, int]],
-                     endpoints, newest_epochs: dict[tuple[str, int], int]
-                     ) -> tuple[ClusterSnapshot, set[tuple[str, int]]]:
-    """``old`` with the leaders of ``leaders`` whose epoch is newer than both the
-    snapshot's and ``newest_epochs`` (updated in place), and the partitions changed."""
-    nodes = dict(old.nodes)
-    for e in endpoints:
-        nodes.setdefault(e.node_id, Node(e.node_id, e.host, e.port, e.rack))
-    topics = dict(old.topics)
-    updated = set()
-    for (topic, partition), (leader, epoch) in leaders.items():
-        parts = topics.get(topic)
-        if parts is None or partition >= len(parts) or leader not in nodes:
-            continue
-        current = parts[partition]
-        if epoch <= max(current.leader_epoch, newest_epochs.get((topic, partition), -1)):
-            continue  # not newer than what we know
-        parts = list(parts)
-        parts[partition] = PartitionInfo(topic, partition, leader, epoch, current.replicas,
-                                         current.isr, current.offline_replicas)
-        topics[topic] = tuple(parts)
-        newest_epochs[(topic, partition)] = epoch
-        updated.add((topic, partition))
-    if not updated:
-        return old, updated
-    log.info("new leaders from a produce response: %s", ", ".join(
-        f"{t}-{p} -> node {leaders[(t, p)][0]}" for t, p in sorted(updated)))
-    return ClusterSnapshot(
-        version=old.version + 1, cluster_id=old.cluster_id, controller_id=old.controller_id,
-        nodes=nodes, topics=topics, topic_errors=old.topic_errors,
-        topic_ids=old.topic_ids), updated
+class LeaderEpochs:
+    """The newest leader epoch seen for each partition, and the rule built on it: a
+    partition never moves back to a leader of an older epoch (Java's
+    Metadata.updateLatestMetadata and updatePartitionLeadership). Metadata keeps one
+    for the responses it fetches, each ShardedProducer worker one for the snapshots its
+    parent sends and the leaders its produce answers name. Not thread-safe: the owner
+    holds its lock."""
+
+    def __init__(self) -> None:
+        self._newest: dict[tuple[str, int], int] = {}
+
+    def keep_newest(self, topics: dict[str, tuple[PartitionInfo, ...]],
+                    topic_ids: Mapping[str, UUID | None],
+                    old: ClusterSnapshot) -> dict[str, tuple[PartitionInfo, ...]]:
+        """``topics`` of a new picture of the cluster, except that a partition whose
+        leader epoch is older than the newest seen (a lagging broker's answer) keeps
+        what ``old`` had. A topic new to ``old``, or created again (another id), starts
+        over; epochs of topics no longer listed are forgotten."""
+        out = {}
+        for topic, parts in topics.items():
+            topic_id = topic_ids.get(topic)
+            if topic_id is not None and old.topic_ids.get(topic) != topic_id:
+                self._forget(lambda t, topic=topic: t == topic)
+            previous = old.topics.get(topic, ())
+            kept = list(parts)
+            for i, p in enumerate(parts):
+                key = (topic, i)
+                if p.leader_epoch < 0:  # no epoch to compare (an error): take it as is
+                    self._newest.pop(key, None)
+                    continue
+                newest = self._newest.get(key)
+                if newest is None or p.leader_epoch >= newest:
+                    self._newest[key] = p.leader_epoch
+                elif i < len(previous):
+                    log.debug("ignoring leader epoch %d of %s-%d: %d seen already",
+                              p.leader_epoch, topic, i, newest)
+                    kept[i] = previous[i]
+            out[topic] = tuple(kept)
+        self._forget(lambda t: t not in topics)  # deleted or forgotten
+        return out
+
+    def _forget(self, which: Callable[[str], bool]) -> None:
+        for key in [k for k in self._newest if which(k[0])]:
+            del self._newest[key]
+
+    def with_new_leaders(self, old: ClusterSnapshot,
+                         leaders: dict[tuple[str, int], tuple[int, int]], endpoints,
+                         version: int | None = None
+                         ) -> tuple[ClusterSnapshot, set[tuple[str, int]]]:
+        """``old`` with the leaders of ``leaders`` whose epoch is newer than both the
+        snapshot's and the newest seen, and the partitions changed. The new snapshot's
+        version is ``version``, or ``old``'s plus one."""
+        nodes = dict(old.nodes)
+        for e in endpoints:
+            nodes.setdefault(e.node_id, Node(e.node_id, e.host, e.port, e.rack))
+        topics = dict(old.topics)
+        updated = set()
+        for (topic, partition), (leader, epoch) in leaders.items():
+            parts = topics.get(topic)
+            if parts is None or partition >= len(parts) or leader not in nodes:
+                continue
+            current = parts[partition]
+            if epoch <= max(current.leader_epoch, self._newest.get((topic, partition), -1)):
+                continue  # not newer than what we know
+            parts = list(parts)
+            parts[partition] = PartitionInfo(topic, partition, leader, epoch,
+                                             current.replicas, current.isr,
+                                             current.offline_replicas)
+            topics[topic] = tuple(parts)
+            self._newest[(topic, partition)] = epoch
+            updated.add((topic, partition))
+        if not updated:
+            return old, updated
+        log.info("new leaders from a produce response: %s", ", ".join(
+            f"{t}-{p} -> node {leaders[(t, p)][0]}" for t, p in sorted(updated)))
+        return ClusterSnapshot(
+            version=old.version + 1 if version is None else version,
+            cluster_id=old.cluster_id, controller_id=old.controller_id, nodes=nodes,
+            topics=topics, topic_errors=old.topic_errors, topic_ids=old.topic_ids), updated

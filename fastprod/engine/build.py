@@ -15,6 +15,7 @@ from fastprod.compression import compression_from_config
 from fastprod.config import ProducerConfig
 from fastprod.engine.accumulator import RecordAccumulator
 from fastprod.engine.buffer_pool import BufferPool
+from fastprod.engine.seams import ClusterView, MetadataFetcher
 from fastprod.engine.sender import Sender
 from fastprod.engine.transaction_manager import TransactionManager
 from fastprod.errors import ConfigError
@@ -24,7 +25,7 @@ from fastprod.partitioners import BuiltInPartitioner, PartitionerConfig
 @dataclass
 class Engine:
     config: ProducerConfig
-    metadata: object  # Metadata, or a worker's view of its parent's
+    metadata: ClusterView  # Metadata, or a worker's view of its parent's
     accumulator: RecordAccumulator
     client: NetworkClient
     sender: Sender
@@ -38,7 +39,14 @@ class Engine:
         self.thread.start()
 
 
-def build_engine(cfg: ProducerConfig, metadata) -> Engine:
+_OWN = object()
+
+
+def build_engine(cfg: ProducerConfig, metadata: ClusterView,
+                 fetcher: MetadataFetcher | None | object = _OWN) -> Engine:
+    """The engine around ``metadata``; its network client fetches metadata through
+    ``fetcher`` (by default ``metadata`` itself, a Metadata; None for a worker of
+    ShardedProducer, whose parent fetches)."""
     if cfg.security_protocol != "PLAINTEXT":
         raise ConfigError(f"security.protocol={cfg.security_protocol} is not supported "
                           f"yet: only PLAINTEXT is")
@@ -59,18 +67,7 @@ def build_engine(cfg: ProducerConfig, metadata) -> Engine:
         transaction_manager=tm,
         enable_adaptive_partitioning=partitioning.enable_adaptive_partitioning,
         partition_availability_timeout_ms=partitioning.partition_availability_timeout_ms)
-    client = NetworkClient(metadata, ClientOptions(
-        socket=SocketOptions(send_buffer_bytes=cfg.send_buffer_bytes,
-                             receive_buffer_bytes=cfg.receive_buffer_bytes,
-                             client_id=cfg.client_id,
-                             client_dns_lookup=cfg.client_dns_lookup),
-        max_in_flight=cfg.max_in_flight_requests_per_connection,
-        request_timeout_ms=cfg.request_timeout_ms,
-        reconnect_backoff_ms=cfg.reconnect_backoff_ms,
-        reconnect_backoff_max_ms=cfg.reconnect_backoff_max_ms,
-        connections_max_idle_ms=cfg.connections_max_idle_ms,
-        connection_setup_timeout_ms=cfg.socket_connection_setup_timeout_ms,
-        connection_setup_timeout_max_ms=cfg.socket_connection_setup_timeout_max_ms))
+    client = build_network_client(cfg, metadata, metadata if fetcher is _OWN else fetcher)
     sender = Sender(
         client, metadata, accumulator, acks=cfg.acks, retries=cfg.retries,
         max_request_size=cfg.max_request_size, request_timeout_ms=cfg.request_timeout_ms,
@@ -79,6 +76,26 @@ def build_engine(cfg: ProducerConfig, metadata) -> Engine:
         transaction_manager=tm, transactional_id=cfg.transactional_id)
     accumulator.pool.on_wait = sender.wakeup
     return Engine(cfg, metadata, accumulator, client, sender, tm, batch_size)
+
+
+def build_network_client(cfg: ProducerConfig, metadata: ClusterView,
+                         fetcher: MetadataFetcher | None,
+                         client_id: str | None = None) -> NetworkClient:
+    """The network client of a producer (or of ShardedProducer's parent, which only
+    fetches metadata: it passes its own ``client_id``)."""
+    return NetworkClient(metadata, ClientOptions(
+        socket=SocketOptions(send_buffer_bytes=cfg.send_buffer_bytes,
+                             receive_buffer_bytes=cfg.receive_buffer_bytes,
+                             client_id=client_id or cfg.client_id,
+                             client_dns_lookup=cfg.client_dns_lookup),
+        max_in_flight=cfg.max_in_flight_requests_per_connection,
+        request_timeout_ms=cfg.request_timeout_ms,
+        reconnect_backoff_ms=cfg.reconnect_backoff_ms,
+        reconnect_backoff_max_ms=cfg.reconnect_backoff_max_ms,
+        connections_max_idle_ms=cfg.connections_max_idle_ms,
+        connection_setup_timeout_ms=cfg.socket_connection_setup_timeout_ms,
+        connection_setup_timeout_max_ms=cfg.socket_connection_setup_timeout_max_ms),
+        fetcher)
 
 
 def build_metadata(cfg: ProducerConfig):

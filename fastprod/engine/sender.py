@@ -16,10 +16,9 @@ from collections import defaultdict
 
 from fastprod import protocol
 from fastprod.clock import monotonic_ms
-from fastprod.cluster.client import NetworkClient
-from fastprod.cluster.metadata import Metadata
 from fastprod.engine.accumulator import RecordAccumulator
 from fastprod.engine.batch import ProducerBatch
+from fastprod.engine.seams import ClusterView, ProducerNetwork
 from fastprod.engine.transaction_manager import TxnState
 from fastprod.engine.transactions import PRODUCE_MAX_VERSION_V1, Outcome
 from fastprod.errors import (
@@ -51,7 +50,7 @@ _ZSTD_MIN_VERSION = 7
 
 
 class Sender:
-    def __init__(self, client: NetworkClient, metadata: Metadata,
+    def __init__(self, client: ProducerNetwork, metadata: ClusterView,
                  accumulator: RecordAccumulator, *, acks: int, retries: int,
                  max_request_size: int, request_timeout_ms: int, delivery_timeout_ms: int,
                  guarantee_message_order: bool, transaction_manager=None,

@@ -39,11 +39,9 @@ from fastprod._ext.accumulate import FastLock, complete_futures
 from fastprod._ext.ring import Ring
 from fastprod._ext.shard import Pending, SendPath, Shard
 from fastprod.clock import monotonic_ms
-from fastprod.cluster.client import ClientOptions, NetworkClient
-from fastprod.cluster.connection import SocketOptions
 from fastprod.config import ProducerConfig
 from fastprod.engine.accumulator import UNKNOWN_PARTITION
-from fastprod.engine.build import build_metadata
+from fastprod.engine.build import build_metadata, build_network_client
 from fastprod.engine.futures import (
     BatchFuture,
     DeliveryCallback,
@@ -172,14 +170,8 @@ class ShardedProducer(ProducerFront):
         self._worker_config = worker_config
 
         self._metadata = build_metadata(cfg)
-        self._client = NetworkClient(self._metadata, ClientOptions(
-            socket=SocketOptions(client_id=f"{cfg.client_id}-metadata",
-                                 client_dns_lookup=cfg.client_dns_lookup),
-            request_timeout_ms=cfg.request_timeout_ms,
-            reconnect_backoff_ms=cfg.reconnect_backoff_ms,
-            reconnect_backoff_max_ms=cfg.reconnect_backoff_max_ms,
-            connections_max_idle_ms=cfg.connections_max_idle_ms,
-            connection_setup_timeout_ms=cfg.socket_connection_setup_timeout_ms))
+        self._client = build_network_client(cfg, self._metadata, self._metadata,
+                                            client_id=f"{cfg.client_id}-metadata")
         # What wakes the reports thread: each worker's wake-up pipe, control pipe and
         # exit (its sentinel). Touched only by that thread once it runs.
         self._selector = selectors.DefaultSelector()

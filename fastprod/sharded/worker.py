@@ -20,6 +20,7 @@ ring's release position and the reports ring's write side, which both threads to
 from __future__ import annotations
 
 import collections
+import dataclasses
 import logging
 import os
 import signal
@@ -27,12 +28,12 @@ import threading
 import time
 from dataclasses import dataclass
 from multiprocessing import shared_memory
-from typing import Any
+from typing import Any, Callable
 
 from fastprod._ext.ring import Ring, decode_records
 from fastprod.clock import monotonic_ms
-from fastprod.cluster.metadata import with_new_leaders
-from fastprod.cluster.snapshot import ClusterSnapshot
+from fastprod.cluster.metadata import LeaderEpochs
+from fastprod.cluster.snapshot import ClusterSnapshot, Node
 from fastprod.config import ProducerConfig
 from fastprod.engine.build import build_engine
 from fastprod.errors import KafkaTimeoutError
@@ -72,13 +73,23 @@ def main(spec: WorkerSpec) -> None:
 
 
 class WorkerMetadata:
-    """The worker's view of the parent's metadata, with Metadata's interface."""
+    """The worker's view of the cluster (a ``ClusterView``): the snapshots its parent
+    sends, and the leaders its own produce answers name (KIP-951), under the same
+    leader-epoch rule as Metadata, so a snapshot from the parent that is older than a
+    hint never moves a partition back. Snapshots it publishes are numbered by the
+    worker (the accumulator caches by version). Refreshes are asked of the parent; the
+    worker's network client fetches no metadata (it is built without a fetcher).
 
-    bootstrap_nodes: list = []
+    Threads: the control thread sets snapshots, the sender thread applies hints and
+    asks for refreshes; ``_lock`` orders them."""
+
+    bootstrap_nodes: list[Node] = []  # the parent bootstraps
 
     def __init__(self, control, control_lock: threading.Lock) -> None:
         self.snapshot = ClusterSnapshot.empty()
-        self.listeners: list = []
+        self.listeners: list[Callable[[ClusterSnapshot], object]] = []
+        self._lock = threading.Lock()
+        self._epochs = LeaderEpochs()
         self._control = control
         self._control_lock = control_lock
         self._wanted: set[str] = set()
@@ -86,6 +97,14 @@ class WorkerMetadata:
         self._last_request_ms = 0
 
     def set_snapshot(self, snapshot: ClusterSnapshot) -> None:
+        """A snapshot from the parent."""
+        with self._lock:
+            topics = self._epochs.keep_newest(dict(snapshot.topics), snapshot.topic_ids,
+                                              self.snapshot)
+            self._publish(dataclasses.replace(snapshot, version=self.snapshot.version + 1,
+                                              topics=topics))
+
+    def _publish(self, snapshot: ClusterSnapshot) -> None:
         self.snapshot = snapshot
         for listener in self.listeners:
             listener(snapshot)
@@ -95,14 +114,18 @@ class WorkerMetadata:
         self.request_update()
 
     def touch(self, topic: str, now_ms: int) -> None:
-        pass
+        """The parent tracks which topics are in use (metadata.max.idle.ms)."""
 
-    def update_leadership(self, leaders, endpoints) -> set:
+    def update_leadership(self, leaders: dict[tuple[str, int], tuple[int, int]],
+                          endpoints) -> set[tuple[str, int]]:
         """KIP-951: a produce answer named a new leader; use it now and have the parent
-        refresh (its next snapshot replaces this one)."""
-        snapshot, updated = with_new_leaders(self.snapshot, leaders, endpoints, {})
+        refresh (its next snapshot replaces this one, unless its epoch is older)."""
+        with self._lock:
+            snapshot, updated = self._epochs.with_new_leaders(self.snapshot, leaders,
+                                                              endpoints)
+            if updated:
+                self._publish(snapshot)
         if updated:
-            self.set_snapshot(snapshot)
             self.request_update()
         return updated
 
@@ -125,21 +148,8 @@ class WorkerMetadata:
         except OSError:
             pass  # the parent is gone; the main loop notices and exits
 
-    # The parent fetches metadata: the worker's network client never does.
-    def time_to_next_update(self, now_ms: int) -> int:
-        return 2**31 - 1
-
-    def topics_to_request(self, now_ms: int) -> list[str]:
-        return []
-
-    def on_request_sent(self, now_ms: int) -> None:
-        pass
-
-    def failed_update(self, now_ms: int, reason: str) -> None:
-        pass
-
     def close(self) -> None:
-        pass
+        """Nothing to release: the parent owns the metadata."""
 
 
 class Worker:
@@ -154,7 +164,7 @@ class Worker:
         cfg = ProducerConfig(spec.config)
         self.max_block_ms = cfg.max_block_ms
         self.delivery_timeout_ms = cfg.delivery_timeout_ms
-        self.engine = build_engine(cfg, self.metadata)
+        self.engine = build_engine(cfg, self.metadata, fetcher=None)
         self._lock = threading.Lock()
         # [ring end position, records not yet answered], oldest first
         self._frames: collections.deque[list[int]] = collections.deque()
