@@ -25,12 +25,12 @@ def mypy(path: str) -> subprocess.CompletedProcess:
 
 
 def test_metadata_worker_metadata_and_networks_provide_their_protocols():
-    result = mypy("tests/typing/seams_check.py")
+    result = mypy("tests/typecheck/seams_check.py")
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_mypy_reports_a_missing_method():
-    result = mypy("tests/typing/seams_mistake.py")
+    result = mypy("tests/typecheck/seams_mistake.py")
     assert result.returncode == 1 and "update_leadership" in result.stdout, result.stdout
 
 
