@@ -221,6 +221,8 @@ def test_implementation_name():
         assert impl == "table", impl
     elif " sse4_2" in cpuinfo and os.uname().machine in ("x86_64", "AMD64"):
         assert impl == "sse4.2", impl
+    elif " crc32" in cpuinfo and os.uname().machine in ("aarch64", "arm64"):
+        assert impl == "armv8-crc", impl
 
 
 _SUBPROCESS_CHECK = textwrap.dedent("""
