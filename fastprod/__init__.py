@@ -19,7 +19,7 @@ from fastprod.partitioners import Partitioner, RoundRobinPartitioner, UniformSti
 from fastprod.producer import Producer
 from fastprod.sharded import ShardedProducer
 
-__version__ = "0.1.0"
+from fastprod._version import __version__
 
 __all__ = [
     "BufferFullError",

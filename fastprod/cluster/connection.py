@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from fastprod import protocol
+from fastprod._version import __version__
 from fastprod.errors import NetworkError, ProtocolError
 from fastprod.protocol.messages.api_versions import ApiVersionsRequest
 
@@ -131,7 +132,7 @@ class BrokerConnection:
         self.wants_write = False
         self.send(protocol.API_VERSIONS_KEY, _API_VERSIONS_VERSION,
                   ApiVersionsRequest(client_software_name="fastprod",
-                                     client_software_version=_version()),
+                                     client_software_version=__version__),
                   self._on_api_versions, now_ms, deadline_ms=2**62)
 
     def _on_api_versions(self, response, error) -> None:
@@ -267,9 +268,3 @@ class _Done:
 
     def __init__(self, handler: ResponseHandler) -> None:
         self.handler = handler
-
-
-def _version() -> str:
-    from fastprod import __version__
-
-    return __version__
