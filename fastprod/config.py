@@ -879,6 +879,11 @@ class ProducerConfig(Mapping[str, Any]):
     def __init__(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         if isinstance(config, ProducerConfig):
             config = config.originals
+        elif config is not None and not isinstance(config, Mapping):
+            raise ConfigError(
+                f"config must be a mapping (dict) of Java config names to values, e.g. "
+                f"{{'bootstrap.servers': 'localhost:9092'}}, or None; not "
+                f"{type(config).__name__}")
         given: dict[str, Any] = {}
         for key, value in (config or {}).items():
             if not isinstance(key, str):

@@ -91,7 +91,8 @@ class ProducerFront:
                                    f"larger than {limit}, the value of {which}")
 
     def _prepare_batch(self, topic: str, values: Sequence[Any], keys: Sequence[Any] | None,
-                       partition: int | None, timestamp: int | None, now_ms: int):
+                       partition: int | None, timestamp: int | None, now_ms: int,
+                       on_delivery=None):
         """For send_batch: (values, keys, timestamp, snapshot, {partition: (input
         indices, keys, values)}, ms left), or None when there are no records. Every
         record is serialized and checked before any is queued."""
@@ -102,9 +103,12 @@ class ProducerFront:
                                     "send() for each record when interceptors are configured")
         if type(topic) is not str or not topic:
             raise TypeError(f"topic must be a non-empty str, not {topic!r}")
-        values = self._serialize_all(values, self._value_serializer, self._value_passthrough)
+        check_callback(on_delivery, "on_delivery")
+        values = self._serialize_all(_check_sequence(values, "values"), self._value_serializer,
+                                     self._value_passthrough)
         if keys is not None:
-            keys = self._serialize_all(keys, self._key_serializer, self._key_passthrough)
+            keys = self._serialize_all(_check_sequence(keys, "keys", "None or "),
+                                       self._key_serializer, self._key_passthrough)
             if len(keys) != len(values):
                 raise ValueError(f"send_batch got {len(keys)} keys for {len(values)} values")
         timestamp = check_timestamp(timestamp)
@@ -232,29 +236,62 @@ def failed(topic: str, partition: int, error: BaseException,
     return failed_future(topic, partition, error)
 
 
+# A record's timestamp is an int64 on the wire.
+_MAX_TIMESTAMP = 2**63 - 1
+
+
 def check_timestamp(timestamp: int | None) -> int:
     if timestamp is None:
         return wall_ms()
-    if type(timestamp) is not int or timestamp < 0:
-        raise ValueError(f"timestamp must be a non-negative int (ms), not {timestamp!r}")
+    if type(timestamp) is not int or not 0 <= timestamp <= _MAX_TIMESTAMP:
+        raise ValueError(f"timestamp must be a non-negative int of ms since the epoch below "
+                         f"2**63 (an int64 on the wire), or None for now; not {timestamp!r}")
     return timestamp
 
 
+def check_callback(fn: Any, name: str) -> None:
+    """A callback is checked when it is given, not when it would have run."""
+    if fn is not None and not callable(fn):
+        raise TypeError(f"{name} must be callable (called as {name}(metadata, error)) or "
+                        f"None, not {type(fn).__name__}")
+
+
+def _check_sequence(items: Any, name: str, alternative: str = "") -> Any:
+    """send_batch's values and keys: a sequence of items, never one bytes or str (whose
+    elements would be sent as records)."""
+    if isinstance(items, (str, bytes, bytearray, memoryview)) or not isinstance(
+            items, Iterable):
+        raise TypeError(f"{name} must be {alternative}a sequence of {name} (list, tuple, "
+                        f"...), not {type(items).__name__}; a bytes or str object is not "
+                        f"accepted as the sequence")
+    return items
+
+
+_HEADERS_ACCEPTED = ("headers must be a list of (str, bytes|str|None) pairs or a mapping "
+                     "of str to bytes|str|None")
+
+
 def check_headers(headers: Headers) -> list[tuple[str, bytes | None]]:
-    items: Iterable = headers.items() if isinstance(headers, Mapping) else headers
+    if isinstance(headers, Mapping):
+        items: Iterable = headers.items()
+    elif isinstance(headers, (str, bytes, bytearray, memoryview)) or not isinstance(
+            headers, Iterable):  # a str is iterable, but its characters are no headers
+        raise TypeError(f"{_HEADERS_ACCEPTED}; not {type(headers).__name__}")
+    else:
+        items = headers
     out = []
     for item in items:
         try:
             key, value = item
         except (TypeError, ValueError):
-            raise TypeError(f"headers must be (str, bytes) pairs, got {item!r}") from None
+            raise TypeError(f"{_HEADERS_ACCEPTED}; got the item {item!r}") from None
         if type(key) is not str:
-            raise TypeError(f"header key must be str, not {type(key).__name__}")
+            raise TypeError(f"{_HEADERS_ACCEPTED}; got a {type(key).__name__} key: {key!r}")
         if value is not None and not isinstance(value, (bytes, bytearray, memoryview)):
             if isinstance(value, str):
                 value = value.encode("utf-8")
             else:
-                raise TypeError(f"header {key!r} value must be bytes, str or None, "
-                                f"not {type(value).__name__}")
+                raise TypeError(f"{_HEADERS_ACCEPTED}; header {key!r} has a "
+                                f"{type(value).__name__} value")
         out.append((key, value))
     return out

@@ -21,7 +21,7 @@ from typing import Any
 from fastprod.clock import monotonic_ms
 from fastprod.config import ProducerConfig
 from fastprod.engine.build import build_engine, build_metadata
-from fastprod.front import Headers, ProducerFront, failed
+from fastprod.front import Headers, ProducerFront, check_callback, failed
 from fastprod._ext.accumulate import SendFastPath
 from fastprod.engine.futures import (
     BatchFuture,
@@ -114,6 +114,7 @@ class Producer(ProducerFront):
         """The whole of send(): the reference path, and the fast path's fallback."""
         if self._closed:
             raise ProducerClosedError("cannot send: the producer is closed")
+        check_callback(on_delivery, "on_delivery")  # before interceptors wrap it
         if self._interceptors is not None:
             record = self._interceptors.on_send(
                 ProducerRecord(topic, value, key, partition, timestamp, headers))
@@ -165,7 +166,8 @@ class Producer(ProducerFront):
         fail with that exception.
         """
         now_ms = monotonic_ms()
-        prepared = self._prepare_batch(topic, values, keys, partition, timestamp, now_ms)
+        prepared = self._prepare_batch(topic, values, keys, partition, timestamp, now_ms,
+                                       on_delivery)
         if prepared is None:  # no records
             future = BatchFuture(topic, keys, [], 0, on_delivery)
             future.seal()

@@ -22,6 +22,8 @@ completion wins (Java's ProducerBatch.finalState).
 
 cimport cython
 from cpython.bytes cimport PyBytes_GET_SIZE
+from cpython.long cimport PyLong_AsLongLongAndOverflow
+from cpython.object cimport PyCallable_Check
 from cpython.pythread cimport (NOWAIT_LOCK, PY_LOCK_ACQUIRED, WAIT_LOCK, PyLockStatus,
                                PyThread_acquire_lock, PyThread_allocate_lock,
                                PyThread_free_lock, PyThread_release_lock,
@@ -269,6 +271,9 @@ cdef class RecordFuture:
 
     def add_done_callback(self, fn):
         """Call ``fn(future)`` once the record is delivered or failed."""
+        if not PyCallable_Check(fn):
+            raise TypeError(f"add_done_callback(fn): fn must be callable (called as "
+                            f"fn(future)), not {type(fn).__name__}")
         with _callbacks_lock:
             # The batch is marked done before its futures' callbacks are taken, so a
             # callback added after that point runs here instead, exactly once.
@@ -724,21 +729,27 @@ cdef class SendFastPath(SendPathBase):
         cdef int64_t ts
         cdef Py_ssize_t num_partitions, p
         cdef bint sticky = False
+        cdef int overflow = 0
         future = None
+        # (A non-callable on_delivery is refused by slow_send, with the Python path's error.)
         if (self.closed or headers is not None or type(topic) is not str or
                 (self.txn is not None and self.txn.state is not self.txn_open) or
                 (key is not None and (type(key) is not bytes or not self.key_passthrough)) or
                 (value is not None and (type(value) is not bytes or
-                                        not self.value_passthrough))):
+                                        not self.value_passthrough)) or
+                (on_delivery is not None and not PyCallable_Check(on_delivery))):
             return self.slow_send(topic, value, key, partition, timestamp, headers,
                                   on_delivery)
         if timestamp is None:
             ts = _wall_ms()
-        elif type(timestamp) is int and timestamp >= 0:
-            ts = timestamp
         else:
-            return self.slow_send(topic, value, key, partition, timestamp, headers,
-                                  on_delivery)
+            # Out of int64 (overflow set) or negative: slow_send raises the ValueError.
+            ts = -1
+            if type(timestamp) is int:
+                ts = PyLong_AsLongLongAndOverflow(timestamp, &overflow)
+            if ts < 0 or overflow:
+                return self.slow_send(topic, value, key, partition, timestamp, headers,
+                                      on_delivery)
         snapshot = self.snapshot
         parts = self.snapshot_topics.get(topic)
         if parts is None:

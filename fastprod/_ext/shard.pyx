@@ -15,6 +15,7 @@ registration frame is built before anything is written, and a send_batch future'
 """
 
 from cpython.bytes cimport PyBytes_GET_SIZE
+from cpython.object cimport PyCallable_Check
 from libc.stdint cimport int64_t, uint64_t
 
 
@@ -331,7 +332,9 @@ cdef class SendPath(SendPathBase):
                 or PyBytes_GET_SIZE(value) >= 65536  # always fits the ring
                 or (key is not None and (type(key) is not bytes or not self.key_passthrough
                                          or PyBytes_GET_SIZE(key) >= 65536))
-                or not self.partitioner_builtin):
+                or not self.partitioner_builtin
+                # refused by slow_send, with the Python path's error
+                or (on_delivery is not None and not PyCallable_Check(on_delivery))):
             return self.slow_send(topic, value, key, partition, timestamp, headers,
                                   on_delivery)
         parts = self.snapshot_topics.get(topic)

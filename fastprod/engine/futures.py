@@ -124,6 +124,9 @@ class BatchFuture:
         return self._event.is_set()
 
     def add_done_callback(self, fn: Callable[[BatchFuture], object]) -> None:
+        if not callable(fn):
+            raise TypeError(f"add_done_callback(fn): fn must be callable (called as "
+                            f"fn(future)), not {type(fn).__name__}")
         with self._lock:
             if not self._event.is_set():
                 self._callbacks.append(fn)

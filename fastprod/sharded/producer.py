@@ -55,7 +55,7 @@ from fastprod.errors import (
     ProducerClosedError,
     WorkerLostError,
 )
-from fastprod.front import Headers, ProducerFront, failed
+from fastprod.front import Headers, ProducerFront, check_callback, failed
 from fastprod.kernels import murmur2
 from fastprod.partitioners import BuiltInPartitioner
 from fastprod.sharded import wire
@@ -266,6 +266,7 @@ class ShardedProducer(ProducerFront):
               on_delivery: DeliveryCallback | None = None) -> RecordFuture:
         if self._closed:
             raise ProducerClosedError("cannot send: the producer is closed")
+        check_callback(on_delivery, "on_delivery")
         key_bytes, value_bytes, headers, timestamp, snapshot, p, remaining_ms = \
             self._prepare(topic, value, key, partition, timestamp, headers, monotonic_ms())
         too_large = self._record_too_large(key_bytes, value_bytes, headers)
@@ -335,7 +336,8 @@ class ShardedProducer(ProducerFront):
         if self._closed:
             raise ProducerClosedError("cannot send: the producer is closed")
         now_ms = monotonic_ms()
-        prepared = self._prepare_batch(topic, values, keys, partition, timestamp, now_ms)
+        prepared = self._prepare_batch(topic, values, keys, partition, timestamp, now_ms,
+                                       on_delivery)
         if prepared is None:
             future = BatchFuture(topic, keys, [], 0, on_delivery)
             future.seal()
