@@ -7,6 +7,7 @@ in-process accumulator; ``ShardedProducer`` frames into a worker's ring.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -17,6 +18,7 @@ from fastprod.cluster.snapshot import ClusterSnapshot, PartitionInfo
 from fastprod.engine.accumulator import UNKNOWN_PARTITION, record_size_upper_bound
 from fastprod.errors import (
     IllegalStateError,
+    InvalidTopicError,
     KafkaTimeoutError,
     ProducerClosedError,
     RecordTooLargeError,
@@ -124,6 +126,8 @@ class ProducerFront:
                 f"record {i} of the batch is {sizes[i]} bytes (key and value), larger than "
                 f"max.request.size ({self._max_request_size}) or buffer.memory allows")
         if not values:
+            if topic not in self._metadata.snapshot.topics:
+                validate_topic(topic)
             return None
         snapshot, remaining_ms = self._snapshot_for(topic, partition, now_ms)
         num_partitions = len(snapshot.topics[topic])
@@ -199,6 +203,9 @@ class ProducerFront:
     def _wait_on_metadata(self, topic: str, partition: int | None,
                           now_ms: int) -> ClusterSnapshot:
         """Java's waitOnMetadata: block until the topic (and partition) is known."""
+        # Only a topic missing from the snapshot gets here (every send's first, then
+        # none): the fast path pays nothing for the check.
+        validate_topic(topic)
         self._metadata.add_topic(topic, now_ms)
         snapshot = self._metadata.await_topic(topic, self._max_block_ms, self._wakeup)
         if partition is not None:
@@ -265,6 +272,26 @@ def _check_sequence(items: Any, name: str, alternative: str = "") -> Any:
                         f"...), not {type(items).__name__}; a bytes or str object is not "
                         f"accepted as the sequence")
     return items
+
+
+# Java's org.apache.kafka.common.internals.Topic.validate
+_TOPIC_MAX_LENGTH = 249
+_TOPIC_ILLEGAL_CHARS = re.compile(r"[^a-zA-Z0-9._-]")
+
+
+def validate_topic(topic: str) -> None:
+    """InvalidTopicError, saying why, for a name the broker would refuse."""
+    if topic in (".", ".."):
+        raise InvalidTopicError(f"topic name {topic!r} is illegal: it cannot be '.' or '..'")
+    if len(topic) > _TOPIC_MAX_LENGTH:
+        raise InvalidTopicError(f"topic name {topic[:40]!r}... is illegal: it has "
+                                f"{len(topic)} characters, longer than {_TOPIC_MAX_LENGTH}")
+    bad = _TOPIC_ILLEGAL_CHARS.findall(topic)
+    if bad:
+        chars = ", ".join(repr(c) for c in dict.fromkeys(bad))
+        raise InvalidTopicError(f"topic name {topic!r} is illegal: it contains {chars}; "
+                                f"legal characters are ASCII letters, digits, '.', '_' "
+                                f"and '-'")
 
 
 _HEADERS_ACCEPTED = ("headers must be a list of (str, bytes|str|None) pairs or a mapping "

@@ -192,3 +192,37 @@ def test_add_done_callback_must_be_callable():
     for future in (pending, done, batch):
         with pytest.raises(TypeError, match=r"add_done_callback\(fn\): fn must be callable"):
             future.add_done_callback("notcallable")
+
+
+# ---- topic names -----------------------------------------------------------------------
+
+BAD_TOPICS = [
+    ("bad topic!", r"contains ' ', '!'"),
+    ("t\u00f3pico", r"contains '\u00f3'"),
+    ("a" * 250, r"250 characters, longer than 249"),
+    (".", r"cannot be '\.' or '\.\.'"),
+    ("..", r"cannot be '\.' or '\.\.'"),
+]
+
+
+@pytest.mark.parametrize("name,why", BAD_TOPICS)
+def test_send_invalid_topic_name(send, name, why):
+    """Checked before any metadata request, and saying why (Java's Topic.validate)."""
+    with pytest.raises(InvalidTopicError, match=r"is illegal: .*" + why):
+        send(name, b"v")
+
+
+@pytest.mark.parametrize("name,why", BAD_TOPICS[:3])
+def test_send_batch_and_partitions_for_invalid_topic_name(batch_producer, name, why):
+    for call in (lambda: batch_producer.send_batch(name, [b"v"]),
+                 lambda: batch_producer.send_batch(name, []),
+                 lambda: batch_producer.partitions_for(name)):
+        with pytest.raises(InvalidTopicError, match=r"is illegal: .*" + why):
+            call()
+
+
+def test_longest_legal_topic_name_is_accepted(kafka, batch_producer):
+    name = "x-" + uuid.uuid4().hex + "_." + "z" * (249 - 36)
+    assert len(name) == 249
+    create_topic(kafka, name, 1)
+    assert batch_producer.send(name, b"v").result(timeout=30).offset == 0
