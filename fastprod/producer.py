@@ -216,9 +216,12 @@ class Producer(ProducerFront):
 
     def flush(self, timeout: float | None = None) -> None:
         """Send everything queued now and wait until every record sent before this call
-        is delivered or failed. KafkaTimeoutError if ``timeout`` seconds pass first."""
+        is delivered or failed. KafkaTimeoutError if ``timeout`` seconds pass first.
+        After close() it returns at once: close resolved every future."""
         if threading.current_thread() is self._thread:
             raise RuntimeError("flush() cannot be called from a delivery callback")
+        if self._closed and not self._thread.is_alive():  # closed: nothing is pending
+            return
         self._accumulator.begin_flush()
         self._sender.wakeup()
         try:

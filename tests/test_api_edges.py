@@ -226,3 +226,17 @@ def test_longest_legal_topic_name_is_accepted(kafka, batch_producer):
     assert len(name) == 249
     create_topic(kafka, name, 1)
     assert batch_producer.send(name, b"v").result(timeout=30).offset == 0
+
+
+# ---- flush after close -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [Producer, lambda c: ShardedProducer(c, workers=1)])
+def test_flush_after_close_returns(kafka, topic, make):
+    """ShardedProducer.flush() after close() raised ValueError "the ring is closed"."""
+    p = make({"bootstrap.servers": kafka.bootstrap_servers})
+    future = p.send(topic, b"before close")
+    p.close(timeout=30)
+    assert future.done()
+    p.flush()
+    p.flush(timeout=0)

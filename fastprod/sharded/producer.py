@@ -563,9 +563,12 @@ class ShardedProducer(ProducerFront):
     # ---- flush and close --------------------------------------------------------------------
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until every record sent before this call is delivered or failed."""
+        """Wait until every record sent before this call is delivered or failed. After
+        close() it returns at once: close resolved every future."""
         if threading.current_thread() is self._reports_thread:
             raise RuntimeError("flush() cannot be called from a delivery callback")
+        if self._closed and self._stop.is_set():  # closed, the rings gone
+            return
         deadline = None if timeout is None else time.monotonic() + timeout
         waiting = []
         for w in self._workers:
