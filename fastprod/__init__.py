@@ -1,5 +1,11 @@
 """fastprod: a fast Apache Kafka producer for Python with the Java producer's guarantees."""
 
+import logging
+
+# The library never prints: without this, an application that configured no logging
+# would get fastprod's warnings on stderr from logging's lastResort handler.
+logging.getLogger("fastprod").addHandler(logging.NullHandler())
+
 from fastprod import errors, kernels  # kernels first: fails clearly if not compiled
 from fastprod.cluster.snapshot import PartitionInfo, TopicPartition
 from fastprod.config import ProducerConfig

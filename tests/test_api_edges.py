@@ -240,3 +240,33 @@ def test_flush_after_close_returns(kafka, topic, make):
     assert future.done()
     p.flush()
     p.flush(timeout=0)
+
+
+# ---- the library never prints ----------------------------------------------------------
+
+_WARN = """
+import logging, sys
+if sys.argv[1] == "configured":
+    logging.basicConfig(level=logging.WARNING)
+import fastprod
+# a WARNING from the config rules, no broker needed
+fastprod.ProducerConfig({"bootstrap.servers": "localhost:9092", "retry.backoff.ms": 5000,
+                         "retry.backoff.max.ms": 1000})
+"""
+
+
+def test_library_logs_nothing_to_stderr_when_logging_is_not_configured():
+    """Without a handler anywhere, logging's lastResort printed fastprod's WARNINGs to
+    stderr; the NullHandler on the fastprod logger keeps them for the application."""
+    def run(mode):
+        return subprocess.run([sys.executable, "-c", _WARN, mode], capture_output=True,
+                              text=True, timeout=60, check=True)
+
+    configured = run("configured")
+    assert "retry.backoff.ms=5000 is greater than retry.backoff.max.ms" in configured.stderr
+    assert run("unconfigured").stderr == ""
+
+
+def test_fastprod_logger_has_a_null_handler():
+    handlers = logging.getLogger("fastprod").handlers
+    assert any(isinstance(h, logging.NullHandler) for h in handlers), handlers
