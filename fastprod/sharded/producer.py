@@ -513,7 +513,10 @@ class ShardedProducer(ProducerFront):
             pass  # the worker died; the sentinel says so
 
     def _on_worker_death(self, w: _WorkerHandle) -> None:
-        code = w.process.exitcode
+        # The sentinel is ready when the process is gone, maybe before it can be
+        # reaped: until then exitcode is None. join reaps it (at once: it is dead).
+        w.process.join(5)
+        code = _describe_exit(w.process.exitcode)
         now = time.monotonic()
         w.deaths = [t for t in w.deaths if now - t < _RESTART_WINDOW_S] + [now]
         log.error("worker %d died (exit code %s) with %d frame(s) unacknowledged", w.index,
@@ -663,6 +666,16 @@ def _call(on_delivery, future: RecordFuture) -> None:
         on_delivery(None if error is not None else future.metadata(), error)
     except Exception:
         log.exception("on_delivery callback raised")
+
+
+def _describe_exit(code: int | None) -> str:
+    """-9 -> "-9 (killed by SIGKILL)"; a negative exitcode is the signal's number."""
+    if code is None or code >= 0:
+        return str(code)
+    try:
+        return f"{code} (killed by {signal.Signals(-code).name})"
+    except ValueError:
+        return f"{code} (killed by signal {-code})"
 
 
 def _topic_frame(index: int, topic: str) -> bytes:
