@@ -877,3 +877,18 @@ def test_send_fast_path_hands_unusual_sends_to_the_slow_path():
     fast.closed = True
     assert fast.send(TOPIC, b"v", None, 0, 5) == "slow"
     assert len(slow) == 7
+
+
+def test_a_record_that_cannot_be_encoded_leaves_no_empty_batch_behind():
+    """try_append raising on the first record of a new batch (here a timestamp that does
+    not fit int64; the front refuses it first, but any error there is the same) must
+    not leave an empty batch at the tail of the queue: the next records of that
+    partition would go into a batch that never becomes ready."""
+    acc = make_accumulator(linger_ms=0)
+    with pytest.raises(OverflowError):
+        acc.append(TOPIC, 0, 2**70, None, b"v", None, None, MAX_BLOCK_MS, 0, SNAP)
+    assert list(deque_of(acc, 0)) == [] and not acc.has_incomplete()
+    assert acc.pool.available_memory == acc.pool.total_memory
+    append(acc, 0, value=b"next")
+    [[batch]] = acc.drain(SNAP, acc.ready(SNAP, 0).ready_nodes, BIG, 0).values()
+    assert values(batch) == [b"next"]

@@ -196,22 +196,26 @@ class RecordAccumulator:
 
     def _append_new_batch(self, info, topic, partition, dq, timestamp, key, value, headers,
                           callback, now_ms, reserved):
-        batch = self._new_batch(info, topic, partition, dq, now_ms, reserved)
+        batch = self._new_batch(info, topic, partition, now_ms, reserved)
+        # The first record goes in before the batch joins its queue: if encoding it
+        # raises, no empty batch is left where the partition's next records would go.
         future, appended = batch.try_append(timestamp, key, value, headers, callback)
         assert future is not None  # the first record always fits
+        self._enqueue_new(dq, batch)
         full = len(dq) > 1 or batch.full
         return AppendResult(future, partition, full, True, False), appended + RECORD_BATCH_OVERHEAD
 
-    def _new_batch(self, info: TopicQueues, topic: str, partition: int, dq, now_ms: int,
+    def _new_batch(self, info: TopicQueues, topic: str, partition: int, now_ms: int,
                    reserved: int) -> ProducerBatch:
         builder = BatchBuilder(self.compression_type, self.batch_size,
                                self.compression_level)
         if self.compression_type:
             builder.estimated_compression_ratio = info.compression_ratio
-        batch = ProducerBatch(topic, partition, builder, now_ms, reserved)
+        return ProducerBatch(topic, partition, builder, now_ms, reserved)
+
+    def _enqueue_new(self, dq, batch: ProducerBatch) -> None:
         dq.append(batch)
         self._incomplete.add(batch)
-        return batch
 
     def append_many(self, topic: str, partition: int, timestamp: int, keys, values,
                     max_block_ms: int, now_ms: int, snapshot: ClusterSnapshot,
@@ -239,14 +243,15 @@ class RecordAccumulator:
                     batch = dq[-1] if dq and not dq[-1].full else None
                     new = batch is None and reserved
                     if new:
-                        batch = self._new_batch(info, topic, effective, dq, now_ms, reserved)
-                        reserved = 0
-                        wake = True
+                        batch = self._new_batch(info, topic, effective, now_ms, reserved)
                     if batch is not None:
                         first = batch.record_count
                         count, nbytes = batch.append_many(timestamp, keys, values, start,
                                                           total)
-                        if new:
+                        if new:  # queued once it holds records (see _append_new_batch)
+                            self._enqueue_new(dq, batch)
+                            reserved = 0
+                            wake = True
                             nbytes += RECORD_BATCH_OVERHEAD
                         if count:
                             on_segment(batch, first, start, count)
