@@ -3,7 +3,10 @@
 - ``crc32c(data, value=0)``: CRC-32C (Castagnoli); hardware instructions when the CPU has
   them, a table otherwise; ``crc32c_implementation()`` says which was chosen.
 - ``murmur2(data)``, ``to_positive(h)``, ``partition_for_key(key, n)``: bit-for-bit the
-  Java client's ``Utils.murmur2`` and ``BuiltInPartitioner.partitionForKey``.
+  Java client's ``Utils.murmur2`` and ``BuiltInPartitioner.partitionForKey``;
+  ``topic_worker_seed(topic)``, ``worker_for_partition(seed, p, workers)``: the
+  ShardedProducer worker that owns a partition (the C send paths use the same inline
+  rules, fastprod/_ext/placement.pxd).
 - zig-zag varint (int32) and varlong (int64), unsigned varint (uint32): encode/decode.
 - ``BatchBuilder``: record batch v2 writer; ``read_batch``: decoder and verifier;
   ``set_producer_state``: restamp producer id, epoch, sequence of a built batch.
@@ -35,6 +38,8 @@ try:
         partition_for_key,
         split_by_key_partition,
         to_positive,
+        topic_worker_seed,
+        worker_for_partition,
     )
     from fastprod._ext.varint import (
         decode_unsigned_varint,
@@ -82,4 +87,6 @@ __all__ = [
     "size_of_varlong",
     "split_by_key_partition",
     "to_positive",
+    "topic_worker_seed",
+    "worker_for_partition",
 ]

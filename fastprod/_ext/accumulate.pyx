@@ -43,7 +43,7 @@ cdef extern from "pythread.h":
                                              int intr_flag) nogil
 
 from fastprod._ext.batch cimport BatchBuilder
-from fastprod._ext.murmur2 cimport murmur2_raw
+from fastprod._ext.placement cimport key_partition
 
 import logging
 import threading
@@ -765,8 +765,8 @@ cdef class SendFastPath(SendPathBase):
             return self.slow_send(topic, value, key, partition, timestamp, headers,
                                   on_delivery)
         elif key is not None and not self.ignore_keys:
-            p = (murmur2_raw(<const unsigned char *><char *>key, PyBytes_GET_SIZE(key))
-                 & 0x7fffffff) % num_partitions
+            p = key_partition(<const unsigned char *><char *>key, PyBytes_GET_SIZE(key),
+                              num_partitions)
         else:
             sticky = True
         self.lock.take()

@@ -20,3 +20,9 @@ def split_by_key_partition(
 ) -> dict[int, tuple[list[int], list[Buffer | None], list[object]]]:
     """Group records by the partition Java picks for their key: {partition: (input
     indices, keys, values)}; None keys under -1 (they go to the sticky partition)."""
+
+def topic_worker_seed(topic: str) -> int:
+    """ShardedProducer: where the topic's partitions start among the workers."""
+
+def worker_for_partition(seed: int, partition: int, workers: int) -> int:
+    """ShardedProducer: the worker that owns ``partition`` of the topic with ``seed``."""

@@ -11,6 +11,7 @@ uint32_t arithmetic here; the result is reinterpreted as int32.
 from cpython.buffer cimport PyBuffer_Release
 
 from fastprod._ext.buffers cimport get_buffer
+from fastprod._ext.placement cimport key_partition, topic_seed, worker_index
 
 
 cdef inline int32_t murmur2_of(object data, str what) except? -1:
@@ -36,11 +37,39 @@ def to_positive(h):
     return h & 0x7fffffff
 
 
+cdef inline Py_ssize_t partition_of(object key, Py_ssize_t num_partitions,
+                                    str what) except -1:
+    cdef Py_buffer view
+    if type(key) is bytes:  # the common case: no buffer acquisition
+        return key_partition(<const unsigned char *><char *>key, len(<bytes>key),
+                             num_partitions)
+    get_buffer(key, &view, what)
+    try:
+        return key_partition(<const unsigned char *>view.buf, view.len, num_partitions)
+    finally:
+        PyBuffer_Release(&view)
+
+
 def partition_for_key(key, Py_ssize_t num_partitions):
     """The partition the Java producer chooses for a non-null serialized key."""
     if num_partitions <= 0:
         raise ValueError(f"num_partitions must be positive, got {num_partitions}")
-    return (murmur2_of(key, "partition_for_key() key") & 0x7fffffff) % num_partitions
+    return partition_of(key, num_partitions, "partition_for_key() key")
+
+
+def topic_worker_seed(str topic):
+    """ShardedProducer: where the topic's partitions start among the workers."""
+    cdef bytes name = topic.encode()
+    return topic_seed(<const unsigned char *><char *>name, len(name))
+
+
+def worker_for_partition(Py_ssize_t seed, Py_ssize_t partition, Py_ssize_t workers):
+    """ShardedProducer: the worker (0 .. workers - 1) that owns ``partition`` of the
+    topic whose ``topic_worker_seed`` is ``seed``."""
+    if workers <= 0 or seed < 0 or partition < 0:
+        raise ValueError(f"seed, partition and workers must be non-negative (workers "
+                         f"positive), got {seed}, {partition}, {workers}")
+    return worker_index(seed, partition, workers)
 
 
 def split_by_key_partition(keys, values, Py_ssize_t num_partitions):
@@ -68,7 +97,7 @@ def split_by_key_partition(keys, values, Py_ssize_t num_partitions):
         if key is None:
             p = -1
         else:
-            p = (murmur2_of(key, "key") & 0x7fffffff) % num_partitions
+            p = partition_of(key, num_partitions, "key")
         group = groups.get(p)
         if group is None:
             group = groups[p] = ([], [], [])

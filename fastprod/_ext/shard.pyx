@@ -25,7 +25,7 @@ cdef extern from "Python.h":
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 from fastprod._ext.accumulate cimport FastLock, SendPathBase, StickyState, _wall_ms
-from fastprod._ext.murmur2 cimport murmur2_raw
+from fastprod._ext.placement cimport key_partition, topic_seed, worker_index
 
 from fastprod._ext.accumulate import ProduceRequestResult, RecordFuture
 from fastprod.errors import ProducerClosedError
@@ -320,6 +320,18 @@ cdef class SendPath(SendPathBase):
         self.sticky_lock = sticky_lock
         self.stager_wake = stager_wake
 
+    cdef Py_ssize_t _worker_of(self, str topic, Py_ssize_t p) except -1:
+        h = self.topic_hash.get(topic)
+        if h is None:
+            name = topic.encode()
+            h = self.topic_hash[topic] = topic_seed(<const unsigned char *><char *>name,
+                                                    PyBytes_GET_SIZE(name))
+        return worker_index(<Py_ssize_t>h, p, self.workers)
+
+    def worker_index(self, str topic, Py_ssize_t partition):
+        """The worker ``send`` stages a record of ``partition`` for."""
+        return self._worker_of(topic, partition)
+
     def send(self, topic, value=None, key=None, partition=None, timestamp=None,
              headers=None, on_delivery=None):
         cdef int64_t ts, size
@@ -347,8 +359,7 @@ cdef class SendPath(SendPathBase):
             klen = PyBytes_GET_SIZE(key)
             size += klen
         if key is not None and not self.ignore_keys:
-            p = (murmur2_raw(<const unsigned char *><char *>key, klen)
-                 & 0x7fffffff) % num_partitions
+            p = key_partition(<const unsigned char *><char *>key, klen, num_partitions)
         else:
             partitioner = self.sticky.get(topic)
             if partitioner is None:
@@ -359,13 +370,7 @@ cdef class SendPath(SendPathBase):
             if not 0 <= p < num_partitions:
                 return self.slow_send(topic, value, key, partition, timestamp, headers,
                                       on_delivery)
-        h = self.topic_hash.get(topic)
-        if h is None:
-            name = (<str>topic).encode()
-            h = self.topic_hash[topic] = (
-                murmur2_raw(<const unsigned char *><char *>name, PyBytes_GET_SIZE(name))
-                & 0x7fffffff)
-        index = (<Py_ssize_t>h + p) % self.workers
+        index = self._worker_of(topic, p)
         if self.handles[index].lost is not None:
             return self.slow_send(topic, value, key, partition, timestamp, headers,
                                   on_delivery)

@@ -56,7 +56,7 @@ from fastprod.errors import (
     WorkerLostError,
 )
 from fastprod.front import Headers, ProducerFront, check_callback, failed
-from fastprod.kernels import murmur2
+from fastprod.kernels import topic_worker_seed, worker_for_partition
 from fastprod.partitioners import BuiltInPartitioner
 from fastprod.sharded import wire
 from fastprod.sharded.worker import WorkerSpec, main as worker_main
@@ -240,10 +240,10 @@ class ShardedProducer(ProducerFront):
             w.send_control(wire.encode_snapshot(self._metadata.snapshot))
 
     def _worker_for(self, topic: str, partition: int) -> _WorkerHandle:
-        h = self._topic_hash.get(topic)
-        if h is None:
-            h = self._topic_hash[topic] = murmur2(topic.encode()) & 0x7FFFFFFF
-        return self._workers[(h + partition) % len(self._workers)]
+        seed = self._topic_hash.get(topic)
+        if seed is None:
+            seed = self._topic_hash[topic] = topic_worker_seed(topic)
+        return self._workers[worker_for_partition(seed, partition, len(self._workers))]
 
     def _broadcast_snapshot(self, snapshot) -> None:
         message = wire.encode_snapshot(snapshot)
