@@ -17,7 +17,12 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fastprod.cluster.connection import BrokerConnection, SocketOptions, State
+from fastprod.cluster.connection import (
+    BrokerConnection,
+    MalformedResponseError,
+    SocketOptions,
+    State,
+)
 from fastprod.clock import monotonic_ms
 from fastprod.cluster.snapshot import Node
 from fastprod.errors import KafkaTimeoutError, NetworkError, ProtocolError
@@ -243,8 +248,15 @@ class NetworkClient:
             if setting_up and conn.state is not State.READY:  # never usable: back off
                 self._connection_failed(conn, now_ms, str(exc))
             else:
+                # The request whose answer could not be read fails with that error; the
+                # others were only unlucky to share its connection: network errors.
+                bad = exc.correlation_id if isinstance(exc, MalformedResponseError) else None
+                lost = _as_network_error(exc) if bad is None else NetworkError(
+                    f"connection to node {conn.node_id} ({conn.address}) closed after "
+                    f"an unreadable response: {exc}")
                 for request in self._close(conn, now_ms, exc, run_handlers=False):
-                    completed.append((request.handler, None, _as_network_error(exc)))
+                    completed.append((request.handler, None,
+                                      exc if request.correlation_id == bad else lost))
 
     def _update_interest(self, conn: BrokerConnection) -> None:
         if conn.sock is None:

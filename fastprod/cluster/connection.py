@@ -15,7 +15,7 @@ import logging
 import socket
 import struct
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from fastprod import protocol
 from fastprod._version import __version__
@@ -30,6 +30,21 @@ MAX_RESPONSE_BYTES = 512 * 1024 * 1024
 _API_VERSIONS_VERSION = 3  # flexible; brokers that lack it answer in v0 (KIP-511)
 
 ResponseHandler = Callable[["protocol.Message | None", "BaseException | None"], None]
+
+
+class MalformedResponseError(ProtocolError, NetworkError):
+    """A response that could not be read: a size no frame can have, another correlation
+    id than the one due, or a body that does not decode.
+
+    The connection is closed. The request it answered (``correlation_id``) may have been
+    carried out by the broker, as when a connection drops with a request in flight, so
+    it is also a NetworkError: retried, and never taken for a rejection (an idempotent
+    producer's retry is then answered as a duplicate, not written twice).
+    """
+
+    def __init__(self, message: str | None = None, *, correlation_id: int = -1) -> None:
+        super().__init__(message)
+        self.correlation_id = correlation_id
 
 
 class State(enum.Enum):
@@ -190,13 +205,20 @@ class BrokerConnection:
             self._out.popleft()
         self.wants_write = bool(self._out)
 
-    def read(self, now_ms: int) -> list[tuple[InFlightRequest, object]]:
-        """Read what the socket has; returns (request, response) for each complete frame."""
+    def read(self, now_ms: int) -> Iterator[tuple[InFlightRequest, object]]:
+        """Read what the socket has; yield (request, response) for each complete frame.
+
+        A generator, so that the responses before a bad frame reach the caller before
+        the error does. A frame that cannot be read (impossible size, wrong correlation
+        id, undecodable body) raises MalformedResponseError naming the request it
+        answers, which stays in ``in_flight`` for the caller to fail: the connection is
+        unusable after it (Kafka answers in order, so every later frame is suspect).
+        """
         assert self.sock is not None
         try:
             data = self.sock.recv(1 << 20)
         except (BlockingIOError, InterruptedError):
-            return []
+            return
         except OSError as exc:
             raise NetworkError(f"receive from {self.address} failed: {exc}") from None
         if not data:
@@ -205,20 +227,24 @@ class BrokerConnection:
         self.last_activity_ms = now_ms
         buf = self._in
         buf += data
-        out = []
-        pos = 0
-        while len(buf) - pos >= 4:
-            (size,) = _SIZE.unpack_from(buf, pos)
+        while len(buf) >= 4:
+            (size,) = _SIZE.unpack_from(buf, 0)
             if size < 4 or size > MAX_RESPONSE_BYTES:
-                raise ProtocolError(f"response frame of {size} bytes from {self.address}")
-            if len(buf) - pos - 4 < size:
-                break
-            frame = bytes(buf[pos + 4:pos + 4 + size])
-            pos += 4 + size
-            out.append(self._complete(frame))
-        if pos:
-            del buf[:pos]
-        return out
+                raise self._malformed(f"response frame of {size} bytes")
+            if len(buf) - 4 < size:
+                return
+            frame = bytes(buf[4:4 + size])
+            del buf[:4 + size]  # cheap: bytearray drops its head without moving the rest
+            yield self._complete(frame)
+
+    def _malformed(self, what: str) -> ProtocolError:
+        if not self.in_flight:
+            return ProtocolError(f"{self.address} sent {what}, but no request is in flight")
+        request = next(iter(self.in_flight.values()))
+        return MalformedResponseError(
+            f"{self.address} sent {what} where the {_api_name(request.api_key)} "
+            f"v{request.api_version} response (correlation id {request.correlation_id}) "
+            f"was due", correlation_id=request.correlation_id)
 
     def _complete(self, frame: bytes) -> tuple[InFlightRequest, object]:
         cid = protocol.peek_correlation_id(frame)
@@ -227,10 +253,14 @@ class BrokerConnection:
                                 f"nobody asked for")
         first_cid, request = next(iter(self.in_flight.items()))
         if cid != first_cid:
-            raise ProtocolError(f"{self.address} answered correlation id {cid}, "
-                                f"expected {first_cid}")
+            raise self._malformed(f"a response with correlation id {cid}")
+        try:
+            _, response = protocol.decode_response(request.api_key, request.api_version, frame)
+        except Exception as exc:  # noqa: BLE001 - whatever the bytes made the decoder do
+            raise self._malformed(f"an unreadable response ({exc})") from exc
+        # Only now: a request whose answer could not be read stays in flight, so that
+        # its handler is called (with the error) when the connection is closed.
         del self.in_flight[cid]
-        _, response = protocol.decode_response(request.api_key, request.api_version, frame)
         return request, response
 
     def expired_request(self, now_ms: int) -> InFlightRequest | None:
@@ -268,3 +298,8 @@ class _Done:
 
     def __init__(self, handler: ResponseHandler) -> None:
         self.handler = handler
+
+
+def _api_name(api_key: int) -> str:
+    info = protocol.APIS.get(api_key)
+    return info.name if info is not None else f"api key {api_key}"
