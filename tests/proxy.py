@@ -17,6 +17,19 @@ request or response instead of a random byte:
   on that connection forever, without closing; the client has to give up on its own
   (request.timeout.ms) and close the connection.
 
+And four that hand the client bytes no broker would send in place of the matching
+request's answer (the broker did the work: the records are written):
+
+- ``GARBAGE_RESPONSE``: ``garbage`` (by default an HTTP error page, as from something
+  that is not a broker) instead of the answer; the connection stays open.
+- ``TRUNCATE_RESPONSE``: the first ``cut_fraction`` of the answer's frame, then close
+  both sides (a broker or middlebox dying mid-write).
+- ``HUGE_LENGTH``: the answer with its size prefix replaced by 0x7fffffff (2 GiB), as a
+  corrupted length would read; the connection stays open.
+- ``GARBLE_BODY``: a whole frame with the right correlation id whose body cannot be
+  decoded: the body is cut to ``cut_fraction`` of its length and the size prefix fixed
+  up to match; the connection stays open.
+
 A fault is one-shot: ``arm()`` it, it fires on the ``skip + 1``-th matching request that
 arrives after arming (on any connection), and ``fault.fired`` is set once it has done its
 damage (``fault.info`` says what it did). With nothing armed the proxy is a plain pipe,
@@ -41,7 +54,15 @@ log = logging.getLogger("tests.proxy")
 CUT_REQUEST = "cut_request"
 DROP_RESPONSE = "drop_response"
 STALL_RESPONSE = "stall_response"
-_KINDS = (CUT_REQUEST, DROP_RESPONSE, STALL_RESPONSE)
+GARBAGE_RESPONSE = "garbage_response"
+TRUNCATE_RESPONSE = "truncate_response"
+HUGE_LENGTH = "huge_length"
+GARBLE_BODY = "garble_body"
+# faults that send the client other bytes in place of the matching answer
+_REWRITES = (GARBAGE_RESPONSE, TRUNCATE_RESPONSE, HUGE_LENGTH, GARBLE_BODY)
+_KINDS = (CUT_REQUEST, DROP_RESPONSE, STALL_RESPONSE, *_REWRITES)
+HTTP_ERROR = (b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/html\r\n"
+              b"Content-Length: 0\r\nConnection: close\r\n\r\n")
 
 PRODUCE = 0  # api keys
 METADATA = 3
@@ -54,7 +75,10 @@ class Fault:
     kind: str
     api_key: int = PRODUCE
     skip: int = 0  # matching requests to let through first
-    cut_fraction: float = 0.5  # CUT_REQUEST: how much of the request reaches the broker
+    # CUT_REQUEST: how much of the request reaches the broker; TRUNCATE_RESPONSE: of the
+    # answer's frame, GARBLE_BODY: of the answer's body, that reaches the client
+    cut_fraction: float = 0.5
+    garbage: bytes = HTTP_ERROR  # GARBAGE_RESPONSE
     swallow_ms: int = 0  # DROP_RESPONSE: keep swallowing answers this long, then close
     fired: threading.Event = field(default_factory=threading.Event)
     info: dict = field(default_factory=dict)
@@ -177,7 +201,7 @@ class _Connection:
             return False
         with self.lock:
             self.api_keys[correlation] = api_key
-            if fault is not None:  # DROP_RESPONSE or STALL_RESPONSE: act on the answer
+            if fault is not None:  # a fault on the answer: act when it comes
                 self.drop_fault = fault
                 self.drop_correlation = correlation
                 fault.info.update(connection=self.number, correlation_id=correlation,
@@ -202,33 +226,65 @@ class _Connection:
 
     def _forward_response(self, frame: bytes) -> None:
         (correlation,) = struct.unpack_from(">i", frame, 4)
+        rewrite = None
         with self.lock:
             api_key = self.api_keys.pop(correlation, None)
             fault = self.drop_fault
             if fault is not None and correlation == self.drop_correlation:
                 self.drop_fault = None
-                if fault.kind == STALL_RESPONSE:
-                    self.stalled = True
+                if fault.kind in _REWRITES:
+                    rewrite = fault
                 else:
-                    self.swallowing = True
-                fault.info.setdefault("swallowed", []).append((correlation, api_key,
-                                                                len(frame)))
-                if fault.kind == DROP_RESPONSE:
-                    timer = threading.Timer(fault.swallow_ms / 1000.0, self._finish_drop,
-                                            (fault,))
-                    timer.daemon = True
-                    timer.start()
-                else:
-                    fault.fired.set()
-                return
-            if self.swallowing or self.stalled:
+                    if fault.kind == STALL_RESPONSE:
+                        self.stalled = True
+                    else:
+                        self.swallowing = True
+                    fault.info.setdefault("swallowed", []).append((correlation, api_key,
+                                                                    len(frame)))
+                    if fault.kind == DROP_RESPONSE:
+                        timer = threading.Timer(fault.swallow_ms / 1000.0,
+                                                self._finish_drop, (fault,))
+                        timer.daemon = True
+                        timer.start()
+                    else:
+                        fault.fired.set()
+                    return
+            elif self.swallowing or self.stalled:
                 fault = self.proxy.last_fault
                 if fault is not None:
                     fault.info.setdefault("swallowed", []).append((correlation, api_key,
                                                                     len(frame)))
                 return
+        if rewrite is not None:
+            self._rewrite_response(rewrite, frame, correlation, api_key)
+            return
         self.responses += 1
         self.client.sendall(frame)
+
+    def _rewrite_response(self, fault: Fault, frame: bytes, correlation: int,
+                          api_key: int | None) -> None:
+        close = False
+        if fault.kind == GARBAGE_RESPONSE:
+            data = fault.garbage
+        elif fault.kind == TRUNCATE_RESPONSE:
+            data = frame[:max(1, min(len(frame) - 1, int(len(frame) * fault.cut_fraction)))]
+            close = True
+        elif fault.kind == HUGE_LENGTH:
+            data = struct.pack(">i", 0x7FFFFFFF) + frame[4:]
+        else:  # GARBLE_BODY: header kept whole (size, correlation id), body cut short
+            body = frame[8:]
+            kept = frame[4:8] + body[:int(len(body) * fault.cut_fraction)]
+            data = struct.pack(">i", len(kept)) + kept
+        fault.info.update(response=(correlation, api_key, len(frame)), sent=data)
+        try:
+            self.client.sendall(data)
+        except OSError:
+            pass
+        if close:
+            time.sleep(0.05)  # the client reads the fragment before the FIN
+            self.close(f"fault {fault.kind}: response {correlation} cut after "
+                       f"{len(data)} of {len(frame)} bytes")
+        fault.fired.set()
 
     def _finish_drop(self, fault: Fault) -> None:
         self.close(f"fault {fault.kind}: response(s) swallowed")

@@ -7,7 +7,13 @@ bootstrap and leader alike, goes through the proxy:
   or held until request.timeout.ms; with idempotence no duplicates, without it at least
   once (the duplicate does appear); answers of five pipelined requests lost; an epoch
   bump while a written batch waits for its retry; a batch written behind one that
-  expires in flight; reconnect backoff while the broker is unreachable.
+  expires in flight; reconnect backoff while the broker is unreachable;
+- bytes no broker sends in place of a Produce answer the broker did write: garbage (an
+  HTTP error page), the frame cut mid-way and the connection closed, a 0x7fffffff size
+  prefix, and a whole frame with the right correlation id and an undecodable body; and
+  the InitProducerId answer garbled. Every record must be stored once, in order, and
+  every future succeed: the request is retried (idempotence turns the second write into
+  a duplicate the broker recognises), it does not wait for delivery.timeout.ms.
 
 Every test reads everything back with Kafka's Java consumer (tests/readers.py) and
 checks each record (tests/helpers.py).
@@ -23,6 +29,7 @@ from collections import Counter, defaultdict
 import pytest
 
 from fastprod import KafkaTimeoutError, Producer
+from fastprod.errors import NetworkError, ProtocolError
 from fastprod.localkafka import LocalKafka
 
 try:
@@ -34,6 +41,7 @@ try:
         check_futures,
         outcomes,
         parse,
+        retry_errors,
         settle,
         summarize_errors,
         unique_topic,
@@ -48,6 +56,7 @@ except ImportError:  # tests/ imported as a package
         check_futures,
         outcomes,
         parse,
+        retry_errors,
         settle,
         summarize_errors,
         unique_topic,
@@ -341,3 +350,100 @@ def test_reconnects_back_off_while_a_broker_is_unreachable(proxied_kafka):
     log.info("%d connection attempts in 4 s while the broker was away", attempts)
     assert attempts <= 25, (f"{attempts} connection attempts in 4 s while the broker was "
                             f"away (Java: about 8, reconnect.backoff.max.ms=1000)")
+
+
+# ---- answers no broker would send ------------------------------------------------------
+
+
+# fault -> the error the request whose answer it replaced is retried after
+BAD_ANSWERS = {
+    # "HTTP" read as a size is 1.2 GB: more than any response may be
+    faultproxy.GARBAGE_RESPONSE: ProtocolError,
+    # a frame cut short, then the connection closes: lost like any in-flight request
+    faultproxy.TRUNCATE_RESPONSE: NetworkError,
+    faultproxy.HUGE_LENGTH: ProtocolError,
+    faultproxy.GARBLE_BODY: ProtocolError,
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_ANSWERS))
+def test_bad_produce_answer_is_retried_exactly_once(proxied_kafka, kind, caplog):
+    """The broker writes a Produce request's records; the proxy hands the client bytes
+    that are not its answer. The request must fail at once and be retried, and the
+    idempotent retry must not write the records again. (Regression: with the right
+    correlation id and an undecodable body the request was dropped without its handler
+    being called, and its records failed as expiring after delivery.timeout.ms.)"""
+    kafka, proxy = proxied_kafka
+    partitions = 2
+    topic = unique_topic(f"proxy-{kind}")
+    kafka.create_topic(topic, partitions=partitions, replication_factor=1)
+    settle(proxy.address, topic, partitions)
+    caplog.set_level(logging.INFO, logger="fastprod")
+    # delivery.timeout.ms well below the flush timeout: a stranded request shows up as
+    # failed records, not as a hung test
+    producer = Producer({"bootstrap.servers": proxy.address, "acks": "all",
+                         "linger.ms": 5, "request.timeout.ms": 5000,
+                         "delivery.timeout.ms": 20000})
+    futures: dict[tuple[int, int], object] = {}
+    expected: dict[int, list[int]] = defaultdict(list)
+
+    def send_round(first: int, n: int) -> None:
+        for s in range(first, first + n):
+            for p in range(partitions):
+                futures[(p, s)] = producer.send(topic, value_for(p, s, b"r" * 50),
+                                                partition=p)
+                expected[p].append(s)
+
+    try:
+        send_round(0, 200)
+        producer.flush(timeout=30)
+        fault = proxy.arm(faultproxy.Fault(kind))
+        send_round(200, 200)
+        producer.flush(timeout=60)
+        assert fault.fired.is_set(), f"the proxy never applied {kind}"
+        send_round(400, 200)
+        producer.flush(timeout=30)
+    finally:
+        proxy.disarm()
+        producer.close(timeout=10)
+    assert fault.info["response"][1] == faultproxy.PRODUCE, fault.info
+    metas, errors = outcomes(futures, timeout=0)
+    assert not errors, f"{len(errors)} of {len(futures)} failed: {summarize_errors(errors)}"
+    retried = retry_errors(caplog, topic)
+    want = BAD_ANSWERS[kind]
+    assert any(isinstance(e, want) for e in retried), (
+        f"no retry after a {want.__name__}; retried after: {retried[:5]}")
+    records = readers.java_read(proxy.address, topic, len(futures), idle_timeout=5)
+    check_exactly_once_in_order(kind, records, expected, metas)
+
+
+def test_garbled_init_producer_id_answer_is_retried(proxied_kafka, caplog):
+    """The idempotent producer's first request, InitProducerId, is answered with an
+    undecodable body: it must be retried (a new producer id; the first one is never
+    used), not left in flight forever with every record waiting for a producer id."""
+    kafka, proxy = proxied_kafka
+    topic = unique_topic("proxy-init-garbled")
+    kafka.create_topic(topic, partitions=1, replication_factor=1)
+    settle(proxy.address, topic, 1)
+    caplog.set_level(logging.INFO, logger="fastprod")
+    fault = proxy.arm(faultproxy.Fault(faultproxy.GARBLE_BODY,
+                                       api_key=faultproxy.INIT_PRODUCER_ID))
+    producer = Producer({"bootstrap.servers": proxy.address, "acks": "all",
+                         "request.timeout.ms": 5000, "delivery.timeout.ms": 20000})
+    try:
+        futures = {(0, s): producer.send(topic, value_for(0, s), partition=0)
+                   for s in range(100)}
+        producer.flush(timeout=60)
+    finally:
+        proxy.disarm()
+        producer.close(timeout=10)
+    assert fault.fired.is_set(), "the InitProducerId answer was not garbled"
+    metas, errors = outcomes(futures, timeout=0)
+    assert not errors, summarize_errors(errors)
+    retried = [a for r in caplog.records if r.getMessage().startswith("InitProducerId failed")
+               for a in r.args or () if isinstance(a, BaseException)]
+    assert any(isinstance(e, ProtocolError) for e in retried), (
+        f"InitProducerId was not retried after the garbled answer: {retried}")
+    records = readers.java_read(proxy.address, topic, 100, idle_timeout=5)
+    check_exactly_once_in_order("InitProducerId garbled", records, {0: list(range(100))},
+                                metas)
