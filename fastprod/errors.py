@@ -1416,6 +1416,19 @@ class NoBrokersAvailableError(RetriableError):
         self.servers = tuple(servers)
 
 
+class MalformedResponseError(ProtocolError, NetworkError):
+    """An unreadable response (bad size, correlation id or body): the connection closes."""
+
+    # The request it answered (``correlation_id``) may have been carried out by the
+    # broker, as when a connection drops with a request in flight, so it is also a
+    # NetworkError: retried, never taken for a rejection (an idempotent producer's
+    # retry is then answered as a duplicate, not written twice).
+
+    def __init__(self, message: str | None = None, *, correlation_id: int = -1) -> None:
+        super().__init__(message)
+        self.correlation_id = correlation_id
+
+
 class WorkerLostError(KafkaError):
     """A worker process of the sharded producer died before its records were acknowledged."""
 

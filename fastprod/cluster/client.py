@@ -17,15 +17,15 @@ import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fastprod.cluster.connection import (
-    BrokerConnection,
-    MalformedResponseError,
-    SocketOptions,
-    State,
-)
+from fastprod.cluster.connection import BrokerConnection, SocketOptions, State
 from fastprod.clock import monotonic_ms
 from fastprod.cluster.snapshot import Node
-from fastprod.errors import KafkaTimeoutError, NetworkError, ProtocolError
+from fastprod.errors import (
+    KafkaTimeoutError,
+    MalformedResponseError,
+    NetworkError,
+    ProtocolError,
+)
 
 if TYPE_CHECKING:
     from fastprod.engine.seams import ClusterView, MetadataFetcher

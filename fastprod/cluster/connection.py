@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 
 from fastprod import protocol
 from fastprod._version import __version__
-from fastprod.errors import NetworkError, ProtocolError
+from fastprod.errors import MalformedResponseError, NetworkError, ProtocolError
 from fastprod.protocol.messages.api_versions import ApiVersionsRequest
 
 log = logging.getLogger("fastprod.cluster")
@@ -30,21 +30,6 @@ MAX_RESPONSE_BYTES = 512 * 1024 * 1024
 _API_VERSIONS_VERSION = 3  # flexible; brokers that lack it answer in v0 (KIP-511)
 
 ResponseHandler = Callable[["protocol.Message | None", "BaseException | None"], None]
-
-
-class MalformedResponseError(ProtocolError, NetworkError):
-    """A response that could not be read: a size no frame can have, another correlation
-    id than the one due, or a body that does not decode.
-
-    The connection is closed. The request it answered (``correlation_id``) may have been
-    carried out by the broker, as when a connection drops with a request in flight, so
-    it is also a NetworkError: retried, and never taken for a rejection (an idempotent
-    producer's retry is then answered as a duplicate, not written twice).
-    """
-
-    def __init__(self, message: str | None = None, *, correlation_id: int = -1) -> None:
-        super().__init__(message)
-        self.correlation_id = correlation_id
 
 
 class State(enum.Enum):
