@@ -23,7 +23,10 @@ setup(
         language_level=3,
         # binding=False: methods and functions are plain builtins, cheaper to call once
         # per record than Cython's own function objects
+        # embedsignature (clinic format): help() and inspect.signature() show the
+        # arguments of the C methods that stand in for Producer.send and friends
         compiler_directives={"boundscheck": False, "wraparound": False, "cdivision": True,
-                             "binding": False},
+                             "binding": False, "embedsignature": True,
+                             "embedsignature.format": "clinic"},
     )
 )

@@ -302,3 +302,23 @@ def test_sigkilled_worker_is_reported_with_its_signal(kafka, topic, caplog):
         t = time.monotonic()
         p.close(timeout=10)
         assert time.monotonic() - t < 30
+
+
+@pytest.mark.parametrize("cls", ["Producer", "ShardedProducer"])
+def test_an_instances_send_has_the_documented_signature(cls):
+    """send() is bound to a C method per instance: help() and inspect.signature() still
+    show the arguments of the documented method (embedsignature), and its docstring
+    points to it."""
+    import inspect
+
+    import fastprod
+
+    kind = getattr(fastprod, cls)
+    producer = kind({"bootstrap.servers": "127.0.0.1:1"}, **(
+        {"workers": 1} if cls == "ShardedProducer" else {}))
+    try:
+        documented = list(inspect.signature(kind.send).parameters)[1:]  # without self
+        assert list(inspect.signature(producer.send).parameters) == documented
+        assert f"help({cls}.send)" in producer.send.__doc__
+    finally:
+        producer.close(0)

@@ -726,6 +726,9 @@ cdef class SendFastPath(SendPathBase):
 
     def send(self, topic, value=None, key=None, partition=None, timestamp=None,
              headers=None, on_delivery=None):
+        """Queue one record; returns its RecordFuture at once (Producer.send: this is
+        its C fast path, which an instance's ``send`` is bound to; see
+        help(Producer.send))."""
         cdef int64_t ts
         cdef Py_ssize_t num_partitions, p
         cdef bint sticky = False

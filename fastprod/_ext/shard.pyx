@@ -334,6 +334,9 @@ cdef class SendPath(SendPathBase):
 
     def send(self, topic, value=None, key=None, partition=None, timestamp=None,
              headers=None, on_delivery=None):
+        """Queue one record; returns its RecordFuture at once (ShardedProducer.send: this is
+        its C fast path, which an instance's ``send`` is bound to; see
+        help(ShardedProducer.send))."""
         cdef int64_t ts, size
         cdef Py_ssize_t num_partitions, p, klen = -1
         cdef StickyState state = None
