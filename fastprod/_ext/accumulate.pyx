@@ -42,7 +42,7 @@ cdef extern from "pythread.h":
     PyLockStatus PyThread_acquire_lock_timed(PyThread_type_lock, PY_TIMEOUT_T microseconds,
                                              int intr_flag) nogil
 
-from fastprod._ext.batch cimport BatchBuilder
+from fastprod._ext.batch cimport OVERHEAD, BatchBuilder
 from fastprod._ext.placement cimport key_partition
 
 import logging
@@ -374,7 +374,7 @@ cdef inline Py_ssize_t _estimated_size(BatchBuilder b, Py_ssize_t pos) noexcept:
     """Java's estimatedSizeInBytes of a batch with ``pos`` bytes written so far."""
     if b.compression_type == 0:
         return pos
-    return 61 + <Py_ssize_t>((pos - 61) * b._size_factor)
+    return OVERHEAD + <Py_ssize_t>((pos - OVERHEAD) * b._size_factor)
 
 
 cdef class ProducerBatch:
@@ -463,7 +463,7 @@ cdef class ProducerBatch:
         self.record_count += 1
         # (The estimated encoded size, as Java's isFull: with compression, the records
         # times the topic's compression ratio.)
-        if (61 + (self.builder._pos - 61) * self.builder._size_factor >= self.builder.batch_size
+        if (OVERHEAD + (self.builder._pos - OVERHEAD) * self.builder._size_factor >= self.builder.batch_size
                 and self.record_count > 1):
             # Java's isFull: no room left, so it is ready at once. A batch holding one
             # record larger than batch.size is not full in Java (its write limit is that

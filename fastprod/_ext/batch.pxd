@@ -3,6 +3,29 @@
 from libc.stdint cimport int32_t, int64_t
 
 
+# The record batch v2 header (the layout is drawn at the top of batch.pyx): its size
+# and where each field starts, and the attribute bits.
+cdef enum:
+    OVERHEAD = 61
+    OFF_BATCH_LENGTH = 8
+    OFF_LEADER_EPOCH = 12
+    OFF_MAGIC = 16
+    OFF_CRC = 17
+    OFF_ATTRIBUTES = 21
+    OFF_LAST_OFFSET_DELTA = 23
+    OFF_BASE_TIMESTAMP = 27
+    OFF_MAX_TIMESTAMP = 35
+    OFF_PRODUCER_ID = 43
+    OFF_PRODUCER_EPOCH = 51
+    OFF_BASE_SEQUENCE = 53
+    OFF_RECORD_COUNT = 57
+    LOG_OVERHEAD = 12  # baseOffset + batchLength precede what batchLength counts
+    TRANSACTIONAL_FLAG = 0x10
+    CONTROL_FLAG = 0x20
+    TIMESTAMP_TYPE_FLAG = 0x08
+    CODEC_MASK = 0x07
+
+
 cdef class BatchBuilder:
     cdef char *_buf
     cdef Py_ssize_t _capacity

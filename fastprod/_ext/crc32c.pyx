@@ -20,7 +20,8 @@ cdef extern from "fp_crc32c.h" nogil:
     uint32_t fp_crc32c_raw(uint32_t crc, const char *p, size_t length)
 
 # Below this size releasing the GIL costs more than the CRC itself.
-DEF GIL_RELEASE_BYTES = 32768
+cdef enum:
+    GIL_RELEASE_BYTES = 32768
 
 fp_crc32c_init()
 

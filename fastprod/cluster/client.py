@@ -33,7 +33,7 @@ from fastprod.protocol.messages.metadata import MetadataRequest, MetadataRequest
 
 log = logging.getLogger("fastprod.cluster")
 
-METADATA_KEY = 3
+METADATA_KEY = MetadataRequest.API_KEY
 _SETTING_UP = (State.CONNECTING, State.NEGOTIATING)
 
 

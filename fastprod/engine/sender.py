@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
-from fastprod import protocol
 from fastprod.clock import monotonic_ms
 from fastprod.engine.accumulator import RecordAccumulator
 from fastprod.engine.batch import ProducerBatch
@@ -22,15 +21,22 @@ from fastprod.engine.seams import ClusterView, ProducerNetwork
 from fastprod.engine.transaction_manager import TxnState
 from fastprod.engine.transactions import PRODUCE_MAX_VERSION_V1, Outcome
 from fastprod.errors import (
+    DuplicateSequenceError,
+    FencedLeaderEpochError,
     InvalidRecordError,
     KafkaError,
     KafkaTimeoutError,
     NetworkError,
+    NotLeaderOrFollowerError,
+    OutOfOrderSequenceError,
     ProducerClosedError,
     RecordTooLargeError,
+    UnknownProducerIdError,
     UnsupportedVersionError,
     error_for_code,
 )
+from fastprod.kernels import RECORD_BATCH_OVERHEAD
+from fastprod.protocol.messages.init_producer_id import InitProducerIdRequest
 from fastprod.protocol.messages.produce import (
     PartitionProduceData,
     ProduceRequest,
@@ -39,12 +45,13 @@ from fastprod.protocol.messages.produce import (
 
 log = logging.getLogger("fastprod.engine")
 
-PRODUCE_KEY = protocol.PRODUCE_KEY
-INIT_PRODUCER_ID_KEY = 22
-_DUPLICATE_SEQUENCE_NUMBER = 46
-_MESSAGE_TOO_LARGE = 10
-_SEQUENCE_ERRORS = {45, 59}  # OUT_OF_ORDER_SEQUENCE_NUMBER, UNKNOWN_PRODUCER_ID
-_LEADER_MOVED = {6, 74}  # NOT_LEADER_OR_FOLLOWER, FENCED_LEADER_EPOCH: may name the new leader
+PRODUCE_KEY = ProduceRequest.API_KEY
+INIT_PRODUCER_ID_KEY = InitProducerIdRequest.API_KEY
+_DUPLICATE_SEQUENCE_NUMBER = DuplicateSequenceError.code
+_MESSAGE_TOO_LARGE = RecordTooLargeError.code  # MESSAGE_TOO_LARGE
+_SEQUENCE_ERRORS = {OutOfOrderSequenceError.code, UnknownProducerIdError.code}
+# may name the new leader (KIP-951)
+_LEADER_MOVED = {NotLeaderOrFollowerError.code, FencedLeaderEpochError.code}
 _TOPIC_ID_VERSION = 13  # Produce v13+ names topics by id (KIP-516)
 _ZSTD_MIN_VERSION = 7
 
@@ -370,7 +377,7 @@ class Sender:
             self._finish(batch)
             self.accumulator.reenqueue(batch, now_ms)
             return
-        if isinstance(error, RecordTooLargeError) or getattr(error, "code", None) == 10:
+        if isinstance(error, RecordTooLargeError) or code == _MESSAGE_TOO_LARGE:
             error = RecordTooLargeError(
                 f"the batch for {batch.topic}-{batch.partition} ({len(batch.records())} bytes, "
                 f"{batch.record_count} records) is larger than the broker accepts: {error}")
@@ -383,9 +390,10 @@ class Sender:
         whole, again and again, when the broker's limit is below batch.size): every
         split makes at least two parts, so repeated splits end in batches the broker
         takes, or in single records that fail as too large."""
-        written = batch.builder.size_in_bytes - 61  # uncompressed record bytes
+        written = batch.builder.size_in_bytes - RECORD_BATCH_OVERHEAD  # records only
         factor = 1.0 if not self.accumulator.compression_type else 1.05  # as the parts
-        size = min(self.accumulator.batch_size, 61 + int(written * factor / 2))
+        size = min(self.accumulator.batch_size,
+                   RECORD_BATCH_OVERHEAD + int(written * factor / 2))
         parts = batch.split(size)
         log.warning("%s-%d: a batch of %d records (%d bytes) was too large for the broker; "
                     "resending it as %d batches", batch.topic, batch.partition,
