@@ -8,7 +8,6 @@ schema-driven codecs reading and re-writing our bytes.
 from __future__ import annotations
 
 import functools
-import os
 import shutil
 import subprocess
 import sys
@@ -53,6 +52,7 @@ from fastprod.protocol.messages.produce import (
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "tools" / "gen_protocol.py"
+SCHEMA_DIR = ROOT / "tools" / "kafka-protocol"
 
 MESSAGES: list[type[Message]] = sorted(
     [*REQUESTS.values(), *RESPONSES.values(), RequestHeader, ResponseHeader],
@@ -544,22 +544,23 @@ def test_kafka_python_reads_and_rewrites_our_bytes(cls: type[Message], version: 
 
 # -- the generated code is up to date ---------------------------------------------------------
 
-def _schema_dir() -> Path:
-    return Path(os.environ.get("FASTPROD_KAFKA_SCHEMAS",
-                               ROOT.parent / "shared" / "reference" / "kafka-protocol"))
-
-
 def test_generated_code_matches_the_schemas() -> None:
-    if not _schema_dir().is_dir():
-        pytest.skip(f"Kafka schemas not found at {_schema_dir()}")
-    result = subprocess.run([sys.executable, str(GENERATOR), "--check"],
+    # The schemas are vendored: a missing folder fails here rather than skipping the check.
+    assert sorted(SCHEMA_DIR.glob("*.json")), f"no Kafka schemas in {SCHEMA_DIR}"
+    result = subprocess.run([sys.executable, str(GENERATOR), "--check"],  # default: SCHEMA_DIR
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
 
 
+def test_check_mode_fails_without_schemas(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, str(GENERATOR), "--check",
+                             "--schema-dir", str(tmp_path / "missing")],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert "no *.json schemas in" in result.stderr
+
+
 def test_check_mode_notices_drift(tmp_path: Path) -> None:
-    if not _schema_dir().is_dir():
-        pytest.skip(f"Kafka schemas not found at {_schema_dir()}")
     out = tmp_path / "messages"
     shutil.copytree(ROOT / "fastprod" / "protocol" / "messages", out,
                     ignore=shutil.ignore_patterns("__pycache__"))

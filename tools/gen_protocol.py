@@ -4,11 +4,11 @@
     python tools/gen_protocol.py            # (re)write the generated modules
     python tools/gen_protocol.py --check    # exit 1 if the committed output is stale
 
-The schemas (``clients/src/main/resources/common/message/*.json`` in apache/kafka) are
-read from ``--schema-dir``, ``$FASTPROD_KAFKA_SCHEMAS`` or ``../shared/reference/
-kafka-protocol`` beside the repository. One module per API holds its request and
-response (``produce.py``: ProduceRequest, ProduceResponse); ``header.py`` holds the
-request and response headers; ``__init__.py`` indexes them by api key.
+The schemas (``clients/src/main/resources/common/message/*.json`` in apache/kafka, Kafka
+4.3) are vendored in ``tools/kafka-protocol/`` (see its README); ``--schema-dir`` reads
+another folder instead. Every ``*.json`` there is generated: one module per API holds its
+request and response (``produce.py``: ProduceRequest, ProduceResponse); ``header.py``
+holds the request and response headers; ``__init__.py`` indexes them by api key.
 
 What the generated code looks like, and why:
 
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import keyword
-import os
 import re
 import sys
 import textwrap
@@ -37,7 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "fastprod" / "protocol" / "messages"
-DEFAULT_SCHEMA_DIR = ROOT.parent / "shared" / "reference" / "kafka-protocol"
+DEFAULT_SCHEMA_DIR = ROOT / "tools" / "kafka-protocol"
 V_MAX = 0x7FFF
 
 Range = tuple[int, int]
@@ -892,9 +891,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true",
                         help="do not write; exit 1 if the committed files are out of date")
-    parser.add_argument("--schema-dir", type=Path,
-                        default=Path(os.environ.get("FASTPROD_KAFKA_SCHEMAS",
-                                                    DEFAULT_SCHEMA_DIR)))
+    parser.add_argument("--schema-dir", type=Path, default=DEFAULT_SCHEMA_DIR)
     parser.add_argument("--out-dir", type=Path, default=OUT_DIR)
     args = parser.parse_args(argv)
     try:
