@@ -4,66 +4,40 @@ The expected facts come from Kafka 4.3.1's ``org.apache.kafka.common.protocol.Er
 and the ``extends`` chain of each exception class in ``org.apache.kafka.common.errors``
 (``RetriableException``, ``InvalidMetadataException``).
 
-Run ``python tests/test_errors.py --write`` to regenerate the class block of
-fastprod/errors.py from its table after editing the table.
+The class block of fastprod/errors.py is generated from its table by tools/gen_errors.py
+(``python tools/gen_errors.py`` after editing the table; ``--check`` says whether it is stale).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-ERRORS_PY = Path(__file__).resolve().parent.parent / "fastprod" / "errors.py"
-BEGIN = "# BEGIN GENERATED ERROR CLASSES\n"
-END = "# END GENERATED ERROR CLASSES\n"
+ROOT = Path(__file__).resolve().parent.parent
+ERRORS_PY = ROOT / "fastprod" / "errors.py"
+GENERATOR = ROOT / "tools" / "gen_errors.py"
 
 
-# ----------------------------------------------------------------------------------------
-# The generator of the class block (used by the test and by --write)
-# ----------------------------------------------------------------------------------------
+def _load_generator():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("gen_errors", GENERATOR)
+    assert spec is not None and spec.loader is not None, f"cannot load {GENERATOR}"
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def _table_rows(source: str) -> list[tuple[int, str, str | None, str | None, str]]:
-    """Run the part of errors.py above the generated block and return its _ROWS."""
-    namespace: dict[str, object] = {"__name__": "fastprod_errors_table"}
-    exec(compile(source[: source.index(BEGIN)], str(ERRORS_PY), "exec"), namespace)
-    return list(namespace["_ROWS"])  # type: ignore[call-overload]
-
-
-def render_class_block(source: str) -> str:
-    """The text that belongs between the BEGIN/END markers of errors.py."""
-    parts = []
-    for code, name, class_name, base, message in _table_rows(source):
-        if class_name is None:
-            continue
-        parts.append(
-            f'\n\nclass {class_name}({base}):\n    """{message}"""\n\n'
-            f'    code = {code}\n    name = "{name}"\n'
-        )
-    return "".join(parts)
-
-
-def _current_block(source: str) -> str:
-    return source[source.index(BEGIN) + len(BEGIN): source.index(END)]
-
-
-def write_class_block() -> bool:
-    source = ERRORS_PY.read_text()
-    block = render_class_block(source)
-    if block == _current_block(source):
-        return False
-    start = source.index(BEGIN) + len(BEGIN)
-    ERRORS_PY.write_text(source[:start] + block + source[source.index(END):])
-    return True
-
+gen_errors = _load_generator()
 
 if __name__ == "__main__" and "--write" in sys.argv:
-    print("rewrote the class block" if write_class_block() else "class block is up to date")
-    sys.exit(0)
+    # The old spelling, which fastprod/errors.py still names: same as tools/gen_errors.py.
+    sys.exit(gen_errors.main([]))
 
 
 from fastprod import errors  # noqa: E402
@@ -258,10 +232,28 @@ def _python_name(code: int, java_class: str) -> str:
 
 def test_class_block_is_generated_from_the_table() -> None:
     source = ERRORS_PY.read_text()
-    assert _current_block(source) == render_class_block(source), (
-        "the class block of fastprod/errors.py is stale: run "
-        "`python tests/test_errors.py --write`"
+    assert gen_errors.current_block(source) == gen_errors.render_class_block(source), (
+        "the class block of fastprod/errors.py is stale: run `python tools/gen_errors.py`"
     )
+    result = subprocess.run([sys.executable, str(GENERATOR), "--check"],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_mode_notices_a_stale_block(tmp_path: Path) -> None:
+    copy = tmp_path / "errors.py"
+    shutil.copy(ERRORS_PY, copy)
+    source = copy.read_text()
+    edited = source.replace('name = "NOT_LEADER_OR_FOLLOWER"\n', 'name = "EDITED"\n', 1)
+    assert edited != source
+    copy.write_text(edited)
+    check = [sys.executable, str(GENERATOR), "--check", "--errors-py", str(copy)]
+    result = subprocess.run(check, capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 1 and "out of date" in result.stderr
+    # Writing restores the block from the table, byte for byte.
+    subprocess.run(check[:2] + check[3:], check=True, capture_output=True, cwd=ROOT)
+    assert copy.read_text() == source
+    assert subprocess.run(check, capture_output=True, cwd=ROOT).returncode == 0
 
 
 def test_table_has_every_java_code_and_nothing_else() -> None:
