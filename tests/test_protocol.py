@@ -456,7 +456,8 @@ def test_registry_covers_the_producer_apis() -> None:
     assert {k: a.name for k, a in APIS.items()} == {
         0: "Produce", 3: "Metadata", 10: "FindCoordinator", 17: "SaslHandshake",
         18: "ApiVersions", 22: "InitProducerId", 24: "AddPartitionsToTxn",
-        25: "AddOffsetsToTxn", 26: "EndTxn", 28: "TxnOffsetCommit", 36: "SaslAuthenticate"}
+        25: "AddOffsetsToTxn", 26: "EndTxn", 28: "TxnOffsetCommit", 36: "SaslAuthenticate",
+        19: "CreateTopics"}  # for fastprod.localkafka.probe
     produce = APIS[0]
     assert (produce.request, produce.response) == (ProduceRequest, ProduceResponse)
     assert (produce.min_version, produce.max_version) == (3, 13)

@@ -7,6 +7,7 @@ from fastprod.protocol.base import Message
 from fastprod.protocol.messages.add_offsets_to_txn import AddOffsetsToTxnRequest, AddOffsetsToTxnResponse
 from fastprod.protocol.messages.add_partitions_to_txn import AddPartitionsToTxnRequest, AddPartitionsToTxnResponse
 from fastprod.protocol.messages.api_versions import ApiVersionsRequest, ApiVersionsResponse
+from fastprod.protocol.messages.create_topics import CreateTopicsRequest, CreateTopicsResponse
 from fastprod.protocol.messages.end_txn import EndTxnRequest, EndTxnResponse
 from fastprod.protocol.messages.find_coordinator import FindCoordinatorRequest, FindCoordinatorResponse
 from fastprod.protocol.messages.header import RequestHeader, ResponseHeader
@@ -24,6 +25,8 @@ __all__ = [
     'AddPartitionsToTxnResponse',
     'ApiVersionsRequest',
     'ApiVersionsResponse',
+    'CreateTopicsRequest',
+    'CreateTopicsResponse',
     'EndTxnRequest',
     'EndTxnResponse',
     'FindCoordinatorRequest',
@@ -53,6 +56,7 @@ REQUESTS: dict[int, type[Message]] = {
     10: FindCoordinatorRequest,
     17: SaslHandshakeRequest,
     18: ApiVersionsRequest,
+    19: CreateTopicsRequest,
     22: InitProducerIdRequest,
     24: AddPartitionsToTxnRequest,
     25: AddOffsetsToTxnRequest,
@@ -68,6 +72,7 @@ RESPONSES: dict[int, type[Message]] = {
     10: FindCoordinatorResponse,
     17: SaslHandshakeResponse,
     18: ApiVersionsResponse,
+    19: CreateTopicsResponse,
     22: InitProducerIdResponse,
     24: AddPartitionsToTxnResponse,
     25: AddOffsetsToTxnResponse,
