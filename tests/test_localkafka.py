@@ -3,6 +3,7 @@ the pytest fixtures and the ``fastprod broker`` CLI."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import signal
@@ -11,6 +12,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import pytest
@@ -130,6 +132,59 @@ def test_probe_refused_port_raises_probe_error() -> None:
         port = s.getsockname()[1]
     with pytest.raises(probe.ProbeError):
         probe.metadata("127.0.0.1", port, timeout=1)
+
+
+def _s(x: str | None) -> bytes:
+    """A non-flexible (int16 length) Kafka string."""
+    if x is None:
+        return struct.pack(">h", -1)
+    return struct.pack(">h", len(x)) + x.encode()
+
+
+def test_create_topics_request_bytes() -> None:
+    req = probe.encode_create_topics_request(9, "t1", 3, 2, {"retention.ms": "1000", "x": None},
+                                             7000)
+    size, api_key, version, cid, client_len = struct.unpack_from(">ihhih", req)
+    assert size == len(req) - 4
+    assert (api_key, version, cid) == (19, 4, 9)
+    body = req[4 + 10 + client_len :]
+    assert body == (struct.pack(">i", 1) + _s("t1") + struct.pack(">ihi", 3, 2, 0)
+                    + struct.pack(">i", 2) + _s("retention.ms") + _s("1000") + _s("x") + _s(None)
+                    + struct.pack(">i?", 7000, False))
+
+
+def test_create_topics_response_parsing() -> None:
+    resp = struct.pack(">ii", 4, 0)  # correlation id, throttle
+    resp += struct.pack(">i", 2) + _s("a") + struct.pack(">h", 0) + _s(None)
+    resp += _s("b") + struct.pack(">h", 36) + _s("Topic 'b' already exists.")
+    assert probe.decode_create_topics_response(resp, 4) == {
+        "a": (0, None), "b": (probe.TOPIC_ALREADY_EXISTS, "Topic 'b' already exists.")}
+    with pytest.raises(probe.ProbeError):
+        probe.decode_create_topics_response(resp[:-3], 4)
+    with pytest.raises(probe.ProbeError, match="correlation id"):
+        probe.decode_create_topics_response(resp, 5)
+
+
+@pytest.mark.parametrize("size", [-1, 2**31 - 1])
+def test_probe_bad_frame_size_raises_probe_error(size: int) -> None:
+    """A peer that answers with a negative or absurd size prefix is a ProbeError, not a
+    ValueError or a 2 GiB read."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+
+        def answer() -> None:
+            conn, _ = server.accept()
+            with conn, contextlib.suppress(OSError):
+                conn.recv(1024)
+                conn.sendall(struct.pack(">i", size) + b"\0" * 8)
+                conn.recv(1024)  # until the probe closes its end
+
+        thread = threading.Thread(target=answer, daemon=True)
+        thread.start()
+        with pytest.raises(probe.ProbeError, match="size"):
+            probe.metadata("127.0.0.1", server.getsockname()[1], timeout=2)
+        thread.join(5)
 
 
 def test_jars_are_cached_and_complete(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,10 +1,12 @@
-"""A tiny raw Kafka Metadata/CreateTopics client (stdlib only).
+"""A tiny blocking Metadata/CreateTopics client for fastprod.localkafka.
 
-Used to decide when a local broker is ready, and by tests to look at the cluster, without
-depending on the real protocol package (which is written separately and will replace this).
-Metadata v4 and CreateTopics v4 are the newest non-flexible versions, so plain ``struct``
-is enough: request header v1, no compact strings, no tagged fields. CreateTopics over the
-wire saves a JVM start (~1 s) per topic compared to the Java TopicCommand.
+Used to decide when a local broker is ready, and by tests to look at the cluster: one
+plain blocking socket per call, one request, one response. The messages and their framing
+are fastprod.protocol's generated codecs (the producer's own); this module only picks
+fixed versions and turns the answers into small frozen dataclasses. Metadata v4 and
+CreateTopics v4 (the newest non-flexible versions) are served by every broker since
+Kafka 2.4, Kafka 4 included, so no ApiVersions round trip is needed first. CreateTopics over the wire saves a JVM
+start (~1 s) per topic compared to the Java TopicCommand.
 """
 
 from __future__ import annotations
@@ -13,14 +15,33 @@ import itertools
 import socket
 import struct
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from fastprod import protocol
+from fastprod.errors import ProtocolError
+from fastprod.protocol.messages.create_topics import (
+    CreatableTopic,
+    CreatableTopicConfig,
+    CreateTopicsRequest,
+    CreateTopicsResponse,
+)
+from fastprod.protocol.messages.metadata import (
+    MetadataRequest,
+    MetadataRequestTopic,
+    MetadataResponse,
+)
 
 METADATA_API_KEY = 3
 METADATA_VERSION = 4
 CREATE_TOPICS_API_KEY = 19
-CREATE_TOPICS_VERSION = 4  # newest non-flexible; Kafka 4 still accepts 2+
+CREATE_TOPICS_VERSION = 4  # newest non-flexible; Kafka 4 accepts 2+
 TOPIC_ALREADY_EXISTS = 36
-CLIENT_ID = b"fastprod-localkafka-probe"
+CLIENT_ID = "fastprod-localkafka-probe"
+# Largest response we read (as fastprod.cluster's connections): a bad size prefix must
+# not make us wait for, or allocate, gigabytes.
+MAX_RESPONSE_BYTES = 512 * 1024 * 1024
 
+_SIZE = struct.Struct(">i")
 _correlation = itertools.count(1)
 
 
@@ -65,30 +86,16 @@ class ClusterMetadata:
         return {b.node_id for b in self.brokers}
 
 
-def _string(s: str | None) -> bytes:
-    if s is None:
-        return struct.pack(">h", -1)
-    raw = s.encode()
-    return struct.pack(">h", len(raw)) + raw
-
-
-def _request(api_key: int, version: int, correlation_id: int, body: bytes) -> bytes:
-    # Request header v1: api_key, api_version, correlation_id, client_id (nullable string).
-    header = struct.pack(">hhi", api_key, version, correlation_id)
-    header += struct.pack(">h", len(CLIENT_ID)) + CLIENT_ID
-    payload = header + body
-    return struct.pack(">i", len(payload)) + payload
-
-
 def encode_metadata_request(
     correlation_id: int, topics: list[str] | None, allow_auto_create: bool = False
 ) -> bytes:
-    if topics is None:
-        body = struct.pack(">i", -1)  # null array = all topics
-    else:
-        body = struct.pack(">i", len(topics)) + b"".join(_string(t) for t in topics)
-    body += struct.pack(">?", allow_auto_create)
-    return _request(METADATA_API_KEY, METADATA_VERSION, correlation_id, body)
+    """A size-prefixed Metadata v4 request frame; ``topics=None`` asks for all topics."""
+    request = MetadataRequest(
+        topics=None if topics is None else [MetadataRequestTopic(name=t) for t in topics],
+        allow_auto_topic_creation=allow_auto_create,
+    )
+    return protocol.encode_request(METADATA_API_KEY, METADATA_VERSION, correlation_id,
+                                   CLIENT_ID, request)
 
 
 def encode_create_topics_request(
@@ -99,78 +106,61 @@ def encode_create_topics_request(
     config: dict[str, str] | None,
     timeout_ms: int,
 ) -> bytes:
-    body = struct.pack(">i", 1) + _string(name) + struct.pack(">ih", partitions, replication_factor)
-    body += struct.pack(">i", 0)  # no manual assignments
-    cfg = config or {}
-    body += struct.pack(">i", len(cfg))
-    body += b"".join(_string(k) + _string(None if v is None else str(v)) for k, v in cfg.items())
-    body += struct.pack(">i?", timeout_ms, False)  # timeout_ms, validate_only
-    return _request(CREATE_TOPICS_API_KEY, CREATE_TOPICS_VERSION, correlation_id, body)
+    """A size-prefixed CreateTopics v4 request frame for one topic (no manual assignment)."""
+    topic = CreatableTopic(
+        name=name,
+        num_partitions=partitions,
+        replication_factor=replication_factor,
+        configs=[CreatableTopicConfig(k, None if v is None else str(v))
+                 for k, v in (config or {}).items()],
+    )
+    request = CreateTopicsRequest(topics=[topic], timeout_ms=timeout_ms, validate_only=False)
+    return protocol.encode_request(CREATE_TOPICS_API_KEY, CREATE_TOPICS_VERSION, correlation_id,
+                                   CLIENT_ID, request)
 
 
-class _Reader:
-    def __init__(self, buf: bytes) -> None:
-        self.buf = buf
-        self.pos = 0
+_R = TypeVar("_R", MetadataResponse, CreateTopicsResponse)
 
-    def take(self, fmt: str) -> tuple:
-        size = struct.calcsize(fmt)
-        if self.pos + size > len(self.buf):
-            raise ProbeError("truncated response")
-        vals = struct.unpack_from(fmt, self.buf, self.pos)
-        self.pos += size
-        return vals
 
-    def i16(self) -> int:
-        return self.take(">h")[0]
-
-    def i32(self) -> int:
-        return self.take(">i")[0]
-
-    def boolean(self) -> bool:
-        return self.take(">?")[0]
-
-    def string(self) -> str | None:
-        n = self.i16()
-        if n < 0:
-            return None
-        if self.pos + n > len(self.buf):
-            raise ProbeError("truncated response")
-        raw = self.buf[self.pos : self.pos + n]
-        self.pos += n
-        return raw.decode()
-
-    def array(self, item):  # type: ignore[no-untyped-def]
-        n = self.i32()
-        return tuple(item() for _ in range(max(n, 0)))
+def _decode(cls: type[_R], version: int, frame: bytes, correlation_id: int) -> _R:
+    """The ``cls`` response in ``frame`` (without size prefix); ProbeError if it answers
+    another request or does not parse."""
+    try:
+        if protocol.peek_correlation_id(frame) != correlation_id:
+            raise ProbeError("correlation id mismatch")
+        _, response = protocol.decode_response(cls.API_KEY, version, frame)
+    except ProtocolError as e:
+        raise ProbeError(f"bad {cls.__name__} v{version}: {e}") from e
+    assert isinstance(response, cls)
+    return response
 
 
 def decode_metadata_response(buf: bytes, correlation_id: int) -> ClusterMetadata:
-    r = _Reader(buf)
-    if r.i32() != correlation_id:  # response header v0
-        raise ProbeError("correlation id mismatch")
-    r.i32()  # throttle_time_ms
-    brokers = r.array(lambda: BrokerInfo(r.i32(), r.string() or "", r.i32(), r.string()))
-    cluster_id = r.string()
-    controller_id = r.i32()
+    """A Metadata v4 response frame (without size prefix) as ClusterMetadata."""
+    response = _decode(MetadataResponse, METADATA_VERSION, buf, correlation_id)
+    brokers = tuple(BrokerInfo(b.node_id, b.host, b.port, b.rack) for b in response.brokers)
+    topics = tuple(
+        TopicInfo(
+            t.error_code,
+            t.name or "",
+            t.is_internal,
+            tuple(PartitionInfo(p.error_code, p.partition_index, p.leader_id,
+                                tuple(p.replica_nodes), tuple(p.isr_nodes))
+                  for p in t.partitions),
+        )
+        for t in response.topics
+    )
+    return ClusterMetadata(brokers, response.cluster_id, response.controller_id,
+                           {t.name: t for t in topics})
 
-    def partition() -> PartitionInfo:
-        return PartitionInfo(r.i16(), r.i32(), r.i32(), r.array(r.i32), r.array(r.i32))
 
-    def topic() -> TopicInfo:
-        return TopicInfo(r.i16(), r.string() or "", r.boolean(), r.array(partition))
-
-    topics = r.array(topic)
-    return ClusterMetadata(brokers, cluster_id, controller_id, {t.name: t for t in topics})
-
-
-def decode_create_topics_response(buf: bytes, correlation_id: int) -> dict[str, tuple[int, str | None]]:
-    """-> {topic: (error_code, error_message)}"""
-    r = _Reader(buf)
-    if r.i32() != correlation_id:
-        raise ProbeError("correlation id mismatch")
-    r.i32()  # throttle_time_ms
-    return {name: (err, msg) for name, err, msg in r.array(lambda: (r.string() or "", r.i16(), r.string()))}
+def decode_create_topics_response(
+    buf: bytes, correlation_id: int
+) -> dict[str, tuple[int, str | None]]:
+    """A CreateTopics v4 response frame (without size prefix) -> {topic: (error_code,
+    error_message)}."""
+    response = _decode(CreateTopicsResponse, CREATE_TOPICS_VERSION, buf, correlation_id)
+    return {t.name: (t.error_code, t.error_message) for t in response.topics}
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytes:
@@ -218,10 +208,14 @@ def create_topic(
 
 
 def _roundtrip(host: str, port: int, request: bytes, timeout: float) -> bytes:
+    """Send one request frame; return the response frame without its size prefix."""
     try:
         with socket.create_connection((host, port), timeout=timeout) as sock:
             sock.sendall(request)
-            (size,) = struct.unpack(">i", _recv_exact(sock, 4))
+            (size,) = _SIZE.unpack(_recv_exact(sock, 4))
+            if not 0 <= size <= MAX_RESPONSE_BYTES:
+                raise ProbeError(f"{host}:{port}: response size {size} is not in "
+                                 f"0..{MAX_RESPONSE_BYTES}")
             return _recv_exact(sock, size)
     except OSError as e:
         raise ProbeError(f"{host}:{port}: {e}") from e
