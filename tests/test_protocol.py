@@ -8,10 +8,12 @@ schema-driven codecs reading and re-writing our bytes.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 import sys
 import uuid
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fastprod.errors import ProtocolError
+from fastprod.localkafka import jars
 from fastprod.protocol import (
     APIS,
     encode_request,
@@ -52,7 +55,9 @@ from fastprod.protocol.messages.produce import (
 
 ROOT = Path(__file__).resolve().parent.parent
 GENERATOR = ROOT / "tools" / "gen_protocol.py"
-SCHEMA_DIR = ROOT / "tools" / "kafka-protocol"
+# Where tools/gen_protocol.py reads the schemas by default; ./run-tests fetches it first.
+CLIENTS_JAR = jars.jar_dir() / f"kafka-clients-{jars.KAFKA_VERSION}.jar"
+FETCH_HINT = "python -m fastprod broker fetch"
 
 MESSAGES: list[type[Message]] = sorted(
     [*REQUESTS.values(), *RESPONSES.values(), RequestHeader, ResponseHeader],
@@ -545,20 +550,47 @@ def test_kafka_python_reads_and_rewrites_our_bytes(cls: type[Message], version: 
 
 # -- the generated code is up to date ---------------------------------------------------------
 
+def _generator(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(GENERATOR), *args], capture_output=True,
+                          text=True, cwd=ROOT, env={**os.environ, **env})
+
+
 def test_generated_code_matches_the_schemas() -> None:
-    # The schemas are vendored: a missing folder fails here rather than skipping the check.
-    assert sorted(SCHEMA_DIR.glob("*.json")), f"no Kafka schemas in {SCHEMA_DIR}"
-    result = subprocess.run([sys.executable, str(GENERATOR), "--check"],  # default: SCHEMA_DIR
-                            capture_output=True, text=True, cwd=ROOT)
+    # The schemas are read from the kafka-clients jar, not kept in the repo: a missing jar
+    # fails here rather than skipping the check.
+    assert CLIENTS_JAR.is_file(), f"{CLIENTS_JAR} is missing: run `{FETCH_HINT}`"
+    result = _generator("--check")
     assert result.returncode == 0, result.stderr
 
 
+def test_check_mode_without_the_jar_says_to_fetch_it(tmp_path: Path) -> None:
+    result = _generator("--check", FASTPROD_CACHE=str(tmp_path / "empty-cache"))
+    assert result.returncode == 2
+    assert f"kafka-clients-{jars.KAFKA_VERSION}.jar" in result.stderr
+    assert FETCH_HINT in result.stderr
+
+
 def test_check_mode_fails_without_schemas(tmp_path: Path) -> None:
-    result = subprocess.run([sys.executable, str(GENERATOR), "--check",
-                             "--schema-dir", str(tmp_path / "missing")],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = _generator("--check", "--schema-dir", str(tmp_path))
     assert result.returncode == 2
     assert "no *.json schemas in" in result.stderr
+
+
+def test_schema_dir_is_read_for_the_needed_schemas_only(tmp_path: Path) -> None:
+    # Every schema of the jar (about 200) in a folder: the generator takes the ones it
+    # needs, so --check still passes; without one of them it names the missing file.
+    assert CLIENTS_JAR.is_file(), f"{CLIENTS_JAR} is missing: run `{FETCH_HINT}`"
+    with zipfile.ZipFile(CLIENTS_JAR) as zf:
+        for name in zf.namelist():
+            if name.startswith("common/message/") and name.endswith(".json"):
+                (tmp_path / name.rsplit("/", 1)[1]).write_bytes(zf.read(name))
+    assert len(list(tmp_path.glob("*.json"))) > 100
+    result = _generator("--check", "--schema-dir", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    (tmp_path / "CreateTopicsResponse.json").unlink()
+    result = _generator("--check", "--schema-dir", str(tmp_path))
+    assert result.returncode == 2
+    assert "lacks CreateTopicsResponse.json" in result.stderr
 
 
 def test_check_mode_notices_drift(tmp_path: Path) -> None:
@@ -567,8 +599,7 @@ def test_check_mode_notices_drift(tmp_path: Path) -> None:
                     ignore=shutil.ignore_patterns("__pycache__"))
     (out / "produce.py").write_text((out / "produce.py").read_text() + "# edited\n")
     (out / "stale.py").write_text("")
-    result = subprocess.run([sys.executable, str(GENERATOR), "--check", "--out-dir", str(out)],
-                            capture_output=True, text=True, cwd=ROOT)
+    result = _generator("--check", "--out-dir", str(out))
     assert result.returncode == 1
     assert "produce.py is out of date" in result.stderr
     assert "stale.py is not generated any more" in result.stderr

@@ -4,11 +4,24 @@
     python tools/gen_protocol.py            # (re)write the generated modules
     python tools/gen_protocol.py --check    # exit 1 if the committed output is stale
 
-The schemas (``clients/src/main/resources/common/message/*.json`` in apache/kafka, Kafka
-4.3) are vendored in ``tools/kafka-protocol/`` (see its README); ``--schema-dir`` reads
-another folder instead. Every ``*.json`` there is generated: one module per API holds its
-request and response (``produce.py``: ProduceRequest, ProduceResponse); ``header.py``
-holds the request and response headers; ``__init__.py`` indexes them by api key.
+The schemas are Apache Kafka's (``clients/src/main/resources/common/message/*.json`` in
+apache/kafka), for the Kafka version the project pins (``KAFKA_VERSION`` in
+fastprod/localkafka/jars.py). They are read, in this order, from:
+
+1. ``--schema-dir DIR``, if given;
+2. ``common/message/`` inside that version's ``kafka-clients`` jar in the jar cache
+   (``~/.cache/fastprod/kafka-<version>/libs/``; ``python -m fastprod broker fetch`` puts it
+   there, and ``./run-tests`` runs that first, so the drift check works in any clone).
+
+With neither, the generator exits 2 saying to fetch the jars. The schemas are not copied
+into the repository, as the project's reference (shared/reference/kafka-protocol/README.md)
+asks: "Do not copy these files into the project; the generated code is the project's own."
+
+Only ``SCHEMA_FILES`` are read (the APIs in ``API_NAMES`` plus the headers). One module per
+API holds its request and response (``produce.py``: ProduceRequest, ProduceResponse);
+``header.py`` holds the request and response headers; ``__init__.py`` indexes them by api
+key. Moving to a newer Kafka means bumping ``KAFKA_VERSION`` (the broker moves with it),
+fetching, rerunning this script and reviewing the diff of the generated code.
 
 What the generated code looks like, and why:
 
@@ -26,17 +39,18 @@ What the generated code looks like, and why:
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import keyword
 import re
 import sys
 import textwrap
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "fastprod" / "protocol" / "messages"
-DEFAULT_SCHEMA_DIR = ROOT / "tools" / "kafka-protocol"
 V_MAX = 0x7FFF
 
 Range = tuple[int, int]
@@ -181,8 +195,9 @@ class SchemaError(Exception):
     pass
 
 
-def load_message(path: Path) -> MessageDef:
-    doc = json.loads(strip_comments(path.read_text()))
+def load_message(file_name: str, text: str) -> MessageDef:
+    """Parse one schema (``file_name``, e.g. ``ProduceRequest.json``, names it in errors)."""
+    doc = json.loads(strip_comments(text))
     name = doc["name"]
     structs: dict[str, StructDef] = {}
     commons = {c["name"]: c for c in doc.get("commonStructs", [])}
@@ -196,7 +211,7 @@ def load_message(path: Path) -> MessageDef:
         for fd in fields_doc:
             f = parse_field(fd, sname)
             if f.py in seen:
-                raise SchemaError(f"{path.name}: duplicate field {f.py} in {sname}")
+                raise SchemaError(f"{file_name}: duplicate field {f.py} in {sname}")
             seen.add(f.py)
             sd.fields.append(f)
         return sd
@@ -204,7 +219,7 @@ def load_message(path: Path) -> MessageDef:
     def parse_field(fd: dict, owner: str) -> FieldDef:
         versions = parse_versions(fd["versions"])
         if versions is None:
-            raise SchemaError(f"{path.name}: field {fd['name']} has no versions")
+            raise SchemaError(f"{file_name}: field {fd['name']} has no versions")
         py = snake(fd["name"])
         if keyword.iskeyword(py) or py in ("encode", "encode_into", "decode", "decode_from",
                                             "is_flexible"):
@@ -222,11 +237,11 @@ def load_message(path: Path) -> MessageDef:
             about=fd.get("about", ""),
         )
         if (f.tag is None) != (f.tagged is None):
-            raise SchemaError(f"{path.name}: {owner}.{f.name} needs both tag and taggedVersions")
+            raise SchemaError(f"{file_name}: {owner}.{f.name} needs both tag and taggedVersions")
         elem = f.elem
         if elem not in FIXED and elem not in VARIABLE:
             if elem.startswith("[]"):
-                raise SchemaError(f"{path.name}: nested arrays are not supported ({f.type})")
+                raise SchemaError(f"{file_name}: nested arrays are not supported ({f.type})")
             if "fields" in fd:
                 f.struct = parse_struct(elem, fd["fields"], f.about)
             elif elem in commons:
@@ -235,16 +250,16 @@ def load_message(path: Path) -> MessageDef:
             elif elem in structs:
                 f.struct = structs[elem]
             else:
-                raise SchemaError(f"{path.name}: unknown type {f.type} of {owner}.{f.name}")
+                raise SchemaError(f"{file_name}: unknown type {f.type} of {owner}.{f.name}")
             if not f.is_array and f.nullable is not None:
-                raise SchemaError(f"{path.name}: nullable struct {owner}.{f.name} "
+                raise SchemaError(f"{file_name}: nullable struct {owner}.{f.name} "
                                   "is not supported")
         elif "fields" in fd:
-            raise SchemaError(f"{path.name}: primitive field {owner}.{f.name} has fields")
+            raise SchemaError(f"{file_name}: primitive field {owner}.{f.name} has fields")
         if f.is_array and elem in ("records",):
-            raise SchemaError(f"{path.name}: arrays of records are not supported")
+            raise SchemaError(f"{file_name}: arrays of records are not supported")
         if f.has_flexible and elem not in ("string", "bytes"):
-            raise SchemaError(f"{path.name}: flexibleVersions on {owner}.{f.name} "
+            raise SchemaError(f"{file_name}: flexibleVersions on {owner}.{f.name} "
                               "only makes sense for strings and bytes")
         return f
 
@@ -255,7 +270,7 @@ def load_message(path: Path) -> MessageDef:
         name=name, kind=doc["type"], api_key=doc.get("apiKey"), valid=valid,
         flexible=parse_versions(doc.get("flexibleVersions")),
         latest_unstable=bool(doc.get("latestVersionUnstable", False)),
-        root=root, structs=structs, schema_file=path.name,
+        root=root, structs=structs, schema_file=file_name,
     )
 
     def visit(sd: StructDef, v: int) -> None:
@@ -263,7 +278,7 @@ def load_message(path: Path) -> MessageDef:
         for f in sd.fields:
             if f.present(v):
                 if f.is_tagged(v) and not in_range(v, msg.flexible):
-                    raise SchemaError(f"{path.name}: {sd.name}.{f.name} is tagged in "
+                    raise SchemaError(f"{file_name}: {sd.name}.{f.name} is tagged in "
                                       f"non-flexible version {v}")
                 if f.struct is not None:
                     visit(f.struct, v)
@@ -273,7 +288,7 @@ def load_message(path: Path) -> MessageDef:
     for sd in structs.values():
         tags = [f.tag for f in sd.fields if f.tag is not None]
         if len(tags) != len(set(tags)):
-            raise SchemaError(f"{path.name}: duplicate tags in {sd.name}")
+            raise SchemaError(f"{file_name}: duplicate tags in {sd.name}")
     return msg
 
 
@@ -830,6 +845,70 @@ def post_order(root: StructDef) -> list[StructDef]:
 
 # -- driver ------------------------------------------------------------------------------------
 
+# The APIs fastprod speaks: the producer's, and CreateTopics for fastprod.localkafka.probe.
+# To add one, name it here and rerun the generator.
+API_NAMES = ("ApiVersions", "Metadata", "Produce", "InitProducerId", "FindCoordinator",
+             "AddPartitionsToTxn", "AddOffsetsToTxn", "TxnOffsetCommit", "EndTxn",
+             "SaslHandshake", "SaslAuthenticate", "CreateTopics")
+SCHEMA_FILES = ("RequestHeader.json", "ResponseHeader.json") + tuple(
+    f"{api}{kind}.json" for api in API_NAMES for kind in ("Request", "Response"))
+JAR_SCHEMA_DIR = "common/message/"  # inside kafka-clients-<version>.jar
+FETCH_HINT = "run `python -m fastprod broker fetch` (or pass --schema-dir)"
+
+
+def _jars_module():  # type: ignore[no-untyped-def]
+    """fastprod/localkafka/jars.py, loaded by path: the jar cache's location and version.
+
+    Not ``import fastprod.localkafka.jars``: that runs fastprod/__init__.py (the compiled
+    kernels) and localkafka/__init__.py (probe.py, which imports the generated code), and
+    the generator must run in an unbuilt clone and when its own output is broken.
+    jars.py uses the standard library only.
+    """
+    path = ROOT / "fastprod" / "localkafka" / "jars.py"
+    spec = importlib.util.spec_from_file_location("_fastprod_localkafka_jars", path)
+    if spec is None or spec.loader is None:
+        raise SchemaError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def clients_jar() -> tuple[Path, str]:
+    """The pinned Kafka version's kafka-clients jar in the jar cache (may not exist yet)."""
+    jars = _jars_module()
+    return jars.jar_dir() / f"kafka-clients-{jars.KAFKA_VERSION}.jar", jars.KAFKA_VERSION
+
+
+def read_schemas(schema_dir: Path | None) -> tuple[dict[str, str], str]:
+    """SCHEMA_FILES (name -> text) from ``schema_dir``, else from the kafka-clients jar;
+    also a description of where they came from."""
+    if schema_dir is not None:
+        if not schema_dir.is_dir() or not any(schema_dir.glob("*.json")):
+            raise SchemaError(f"no *.json schemas in {schema_dir}")
+        missing = [n for n in SCHEMA_FILES if not (schema_dir / n).is_file()]
+        if missing:
+            raise SchemaError(f"{schema_dir} lacks {', '.join(missing)}")
+        return {n: (schema_dir / n).read_text(encoding="utf-8") for n in SCHEMA_FILES}, \
+            str(schema_dir)
+    jar, version = clients_jar()
+    if not jar.is_file():
+        raise SchemaError(f"the Kafka {version} message schemas are read from {jar}, which "
+                          f"is not there: {FETCH_HINT}")
+    try:
+        with zipfile.ZipFile(jar) as zf:
+            names = set(zf.namelist())
+            missing = [n for n in SCHEMA_FILES if JAR_SCHEMA_DIR + n not in names]
+            if missing:
+                raise SchemaError(f"{jar} lacks "
+                                  + ", ".join(JAR_SCHEMA_DIR + n for n in missing))
+            return {n: zf.read(JAR_SCHEMA_DIR + n).decode("utf-8") for n in SCHEMA_FILES}, \
+                str(jar)
+    except (OSError, zipfile.BadZipFile) as exc:
+        # fetch leaves a complete libs/ alone, so a damaged jar needs the folder removed.
+        raise SchemaError(f"cannot read {jar} ({exc}): remove {jar.parent} and "
+                          f"{FETCH_HINT}") from exc
+
+
 def module_name(msg: MessageDef) -> str:
     if msg.kind == "header":
         return "header"
@@ -837,14 +916,11 @@ def module_name(msg: MessageDef) -> str:
     return snake(base)
 
 
-def generate(schema_dir: Path) -> dict[str, str]:
-    """Every generated file: relative name -> text."""
-    files = sorted(schema_dir.glob("*.json"))
-    if not files:
-        raise SchemaError(f"no *.json schemas in {schema_dir}")
+def generate(schemas: dict[str, str]) -> dict[str, str]:
+    """Every generated file (relative name -> text) from ``schemas`` (file name -> JSON)."""
     modules: dict[str, list[MessageDef]] = {}
-    for path in files:
-        msg = load_message(path)
+    for file_name, text in sorted(schemas.items()):
+        msg = load_message(file_name, text)
         modules.setdefault(module_name(msg), []).append(msg)
     kind_order = {"request": 0, "response": 1, "header": 2}
     out: dict[str, str] = {}
@@ -891,11 +967,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--check", action="store_true",
                         help="do not write; exit 1 if the committed files are out of date")
-    parser.add_argument("--schema-dir", type=Path, default=DEFAULT_SCHEMA_DIR)
+    parser.add_argument("--schema-dir", type=Path, default=None,
+                        help="read the schemas from this folder instead of the kafka-clients "
+                             "jar in the jar cache")
     parser.add_argument("--out-dir", type=Path, default=OUT_DIR)
     args = parser.parse_args(argv)
     try:
-        files = generate(args.schema_dir)
+        schemas, source = read_schemas(args.schema_dir)
+        files = generate(schemas)
     except SchemaError as exc:
         print(f"gen_protocol: {exc}", file=sys.stderr)
         return 2
@@ -911,8 +990,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"gen_protocol: {args.out_dir / name} is not generated any more",
                   file=sys.stderr)
         if changed or stale:
-            print("gen_protocol: run `python tools/gen_protocol.py` and commit the result",
-                  file=sys.stderr)
+            print(f"gen_protocol: checked against the schemas in {source}; run "
+                  "`python tools/gen_protocol.py` and commit the result", file=sys.stderr)
             return 1
         return 0
     args.out_dir.mkdir(parents=True, exist_ok=True)
