@@ -446,7 +446,7 @@ ERROR_TABLE: tuple[ErrorCode, ...] = tuple(
 
 # --------------------------------------------------------------------------------------
 # One class per error code; its docstring is the default message. Generated from _ROWS
-# by `python tests/test_errors.py --write`; a test fails when the block and the table
+# by `python tools/gen_errors.py`; a test fails when the block and the table
 # disagree. Do not edit by hand.
 # --------------------------------------------------------------------------------------
 # BEGIN GENERATED ERROR CLASSES

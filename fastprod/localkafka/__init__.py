@@ -1,6 +1,7 @@
 """Fetch, configure, start and stop a real local Apache Kafka (tests, demo, benchmarks).
 
-Standard library only (plus the JDK and Maven it drives); nothing here uses the kernels.
+Standard library (plus the JDK and Maven it drives) and, in probe.py, fastprod.protocol's
+generated pure-Python codecs for Metadata and CreateTopics; nothing here uses the kernels.
 """
 
 from .cluster import ExternalKafka, LocalKafka
