@@ -35,11 +35,6 @@ def _load_generator():  # type: ignore[no-untyped-def]
 
 gen_errors = _load_generator()
 
-if __name__ == "__main__" and "--write" in sys.argv:
-    # The old spelling, which fastprod/errors.py still names: same as tools/gen_errors.py.
-    sys.exit(gen_errors.main([]))
-
-
 from fastprod import errors  # noqa: E402
 from fastprod.errors import (  # noqa: E402
     ERROR_TABLE,
