@@ -30,7 +30,6 @@ import pytest
 
 from fastprod import KafkaTimeoutError, Producer
 from fastprod.errors import NetworkError, ProtocolError
-from fastprod.localkafka import LocalKafka
 
 try:
     import proxy as faultproxy
@@ -68,25 +67,7 @@ pytestmark = pytest.mark.integration
 log = logging.getLogger("tests.faults")
 
 
-# ---- the broker behind the proxy -------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def proxied_kafka():
-    """A dedicated one-node Kafka that advertises the proxy's port, so every client
-    connection (bootstrap and the leader connection alike) goes through the proxy."""
-    listener = faultproxy.listening_socket()
-    holder: dict[str, LocalKafka] = {}
-    proxy = faultproxy.FaultProxy(lambda: ("127.0.0.1", holder["k"].nodes[0].port),
-                                  listen=listener)
-    try:
-        with LocalKafka(nodes=1, broker_config={
-                "advertised.listeners": f"PLAINTEXT://127.0.0.1:{proxy.port}"}) as k:
-            holder["k"] = k
-            assert {b.port for b in k.metadata([]).brokers} == {proxy.port}
-            yield k, proxy
-    finally:
-        proxy.close()
+# proxied_kafka (a broker advertised through the proxy): tests/conftest.py
 
 
 # ---- connections dropped mid-request ---------------------------------------------------
