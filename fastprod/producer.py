@@ -90,6 +90,7 @@ class Producer(ProducerFront):
         self._close_lock = threading.Lock()
         engine.start(f"fastprod-sender-{self.client_id}")
         self._thread = engine.thread
+        self._sender_stopped = engine.stopped
         _live_producers.add(self)
         log.info("producer %s started (bootstrap %s)", self.client_id,
                  ",".join(cfg.bootstrap_servers))
@@ -247,10 +248,17 @@ class Producer(ProducerFront):
             self._sender.force_close()
         else:
             self._sender.initiate_close()
-        self._thread.join(timeout)
-        if self._thread.is_alive():
+        try:
+            if not self._sender_stopped.wait(timeout):
+                self._sender.force_close()
+                self._sender_stopped.wait()
+        except BaseException:
+            # Ctrl-C: stop waiting. What is pending fails now rather than being waited
+            # for again by the close at exit.
             self._sender.force_close()
-            self._thread.join()
+            _live_producers.discard(self)
+            raise
+        self._thread.join()
         _live_producers.discard(self)
         if self._interceptors is not None:
             self._interceptors.close()

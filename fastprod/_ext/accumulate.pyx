@@ -22,6 +22,7 @@ completion wins (Java's ProducerBatch.finalState).
 
 cimport cython
 from cpython.bytes cimport PyBytes_GET_SIZE
+from cpython.exc cimport PyErr_CheckSignals
 from cpython.long cimport PyLong_AsLongLongAndOverflow
 from cpython.object cimport PyCallable_Check
 from cpython.pythread cimport (NOWAIT_LOCK, PY_LOCK_ACQUIRED, WAIT_LOCK, PyLockStatus,
@@ -29,6 +30,7 @@ from cpython.pythread cimport (NOWAIT_LOCK, PY_LOCK_ACQUIRED, WAIT_LOCK, PyLockS
                                PyThread_free_lock, PyThread_release_lock,
                                PyThread_type_lock)
 from libc.stdint cimport int16_t, int32_t, int64_t
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 
 
 cdef extern from "Python.h":
@@ -56,6 +58,8 @@ from fastprod.errors import KafkaTimeoutError
 log = logging.getLogger("fastprod.engine")
 
 DEF NO_TIMESTAMP = -1
+# The longest a wait sleeps before it looks for a signal that went to another thread.
+DEF WAIT_SLICE_US = 200000
 
 
 
@@ -209,18 +213,41 @@ cdef class ProduceRequestResult:
         return self._done
 
     def wait(self, timeout=None):
-        """True once done; False if ``timeout`` seconds (None: forever) pass first."""
+        """True once done; False if ``timeout`` seconds (None: forever) pass first.
+
+        Ctrl-C raises KeyboardInterrupt here at once, as in threading's waits: the
+        lock wait is interruptible (a signal ends it with PY_LOCK_INTR) and lasts at
+        most WAIT_SLICE_US, so Python's signal handlers run in time even if the signal
+        was delivered to another thread."""
         cdef PY_TIMEOUT_T micros
         cdef PyLockStatus status
+        cdef double deadline = 0.0, left
         if self._done:
             return True
-        micros = -1 if timeout is None else <PY_TIMEOUT_T>(max(timeout, 0) * 1e6)
-        with nogil:
-            status = PyThread_acquire_lock_timed(self._latch, micros, 0)
-        if status == PY_LOCK_ACQUIRED:
-            PyThread_release_lock(self._latch)
-            return True
-        return self._done
+        if timeout is not None:
+            left = max(<double>timeout, 0.0)
+            deadline = _monotonic_s() + left
+        while True:
+            if timeout is None:
+                micros = WAIT_SLICE_US
+            else:
+                micros = <PY_TIMEOUT_T>(min(left, WAIT_SLICE_US / 1e6) * 1e6)
+            with nogil:
+                status = PyThread_acquire_lock_timed(self._latch, micros, 1)
+            if status == PY_LOCK_ACQUIRED:
+                PyThread_release_lock(self._latch)
+                return True
+            PyErr_CheckSignals()  # raises the KeyboardInterrupt of a Ctrl-C
+            if timeout is not None:
+                left = deadline - _monotonic_s()
+                if left <= 0:
+                    return self._done
+
+
+cdef inline double _monotonic_s() noexcept:
+    cdef timespec ts
+    clock_gettime(CLOCK_MONOTONIC, &ts)
+    return ts.tv_sec + ts.tv_nsec * 1e-9
 
 
 # Guards RecordFuture._callbacks between add_done_callback and completion; callbacks

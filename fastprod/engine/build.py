@@ -7,7 +7,7 @@ construction, so the two can never drift apart.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastprod.cluster.client import ClientOptions, NetworkClient
 from fastprod.cluster.connection import SocketOptions
@@ -32,11 +32,21 @@ class Engine:
     transaction_manager: TransactionManager | None
     batch_size: int
     thread: threading.Thread | None = None
+    # Set when the sender thread ends. close() waits on it, not with Thread.join: a
+    # join interrupted by Ctrl-C marks the thread stopped while it still runs (CPython
+    # 3.11, bpo-45274's fix), so a later join would return at once.
+    stopped: threading.Event = field(default_factory=threading.Event)
 
     def start(self, name: str) -> None:
         """Start the sender thread (a daemon: see Producer for why)."""
-        self.thread = threading.Thread(target=self.sender.run, daemon=True, name=name)
+        self.thread = threading.Thread(target=self._run_sender, daemon=True, name=name)
         self.thread.start()
+
+    def _run_sender(self) -> None:
+        try:
+            self.sender.run()
+        finally:
+            self.stopped.set()
 
 
 _OWN = object()

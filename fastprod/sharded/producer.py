@@ -161,6 +161,10 @@ class ShardedProducer(ProducerFront):
         self._closed = False
         self._close_lock = threading.Lock()
         self._stop = threading.Event()
+        # Set when the reports thread ends: close() waits on it, not with Thread.join,
+        # which a Ctrl-C can leave saying the thread ended while it runs (bpo-45274).
+        self._reports_done = threading.Event()
+        self._torn_down = False
         self._stager_wake = threading.Event()
         self._context = multiprocessing.get_context(start_method)
         worker_config = {k: v for k, v in cfg.originals.items() if k not in _PARENT_ONLY}
@@ -414,11 +418,14 @@ class ShardedProducer(ProducerFront):
     # ---- reports ----------------------------------------------------------------------------
 
     def _run_reports(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self._poll_reports()
-            except Exception:
-                log.exception("unexpected error in the reports thread")
+        try:
+            while not self._stop.is_set():
+                try:
+                    self._poll_reports()
+                except Exception:
+                    log.exception("unexpected error in the reports thread")
+        finally:
+            self._reports_done.set()
 
     def _poll_reports(self) -> None:
         live = [w for w in self._workers if w.lost is None]
@@ -605,6 +612,16 @@ class ShardedProducer(ProducerFront):
             self._send_path.closed = True
         log.info("closing sharded producer %s", self.client_id)
         try:
+            self._close_gracefully(timeout)
+        except BaseException:
+            # Ctrl-C while close() waits (often the second: the first ended a wait inside
+            # a ``with`` block, whose exit brought us here): stop waiting, now.
+            log.warning("close() interrupted: stopping the workers, pending records fail")
+            self._close_now()
+            raise
+
+    def _close_gracefully(self, timeout: float | None) -> None:
+        try:
             self.flush(timeout)
         except KafkaTimeoutError:
             log.warning("close(): records still pending after %s s", timeout)
@@ -620,14 +637,34 @@ class ShardedProducer(ProducerFront):
                     w.process.kill()
                     w.process.join()
         self._stop.set()
-        self._reports_thread.join()
+        self._reports_done.wait()
         for w in self._workers:
             self._read_reports(w)
             self._fail_pending(w, ProducerClosedError(
                 "the producer was closed before the record was sent"))
         self._teardown()
 
+    def _close_now(self) -> None:
+        """Kill the workers, fail every record still pending, release everything."""
+        self._stop.set()
+        for w in self._workers:
+            w.stopping = True
+            if w.process is not None and w.process.is_alive():
+                w.process.kill()
+        for w in self._workers:
+            if w.process is not None:
+                w.process.join()
+        if self._reports_done.wait(5):  # that thread owns the pending entries till then
+            for w in self._workers:
+                self._read_reports(w)
+                self._fail_pending(w, ProducerClosedError(
+                    "the producer was closed (interrupted) before the record was sent"))
+        self._teardown()
+
     def _teardown(self) -> None:
+        if self._torn_down:  # a Ctrl-C during the first one: do not release twice
+            return
+        self._torn_down = True
         self._stop.set()
         self._metadata.close()
         # Every thread that touches the rings stops before their memory is unmapped.
