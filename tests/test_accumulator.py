@@ -892,3 +892,31 @@ def test_a_record_that_cannot_be_encoded_leaves_no_empty_batch_behind():
     append(acc, 0, value=b"next")
     [[batch]] = acc.drain(SNAP, acc.ready(SNAP, 0).ready_nodes, BIG, 0).values()
     assert values(batch) == [b"next"]
+
+
+def test_flush_timeout_bounds_the_whole_wait_not_each_batch():
+    """flush(timeout) gave ``timeout`` to each incomplete batch in turn: batches that
+    complete one by one, each just within it, kept flush waiting N times as long."""
+    import threading
+    import time
+
+    acc = make_accumulator(batch_size=RECORD_BATCH_OVERHEAD + MSG_SIZE)
+    for i in range(6):
+        append(acc, i % 2, value=b"%d" % i)  # six one-record batches
+    batches = sorted(acc.incomplete_batches(), key=lambda b: b.created_ms)
+    assert len(batches) == 6
+
+    def complete_slowly():
+        for batch in batches:
+            time.sleep(0.15)
+            batch.complete(0, -1)
+
+    trickle = threading.Thread(target=complete_slowly)
+    started = time.monotonic()
+    trickle.start()
+    try:
+        done = acc.await_flush_completion(0.4)
+        waited = time.monotonic() - started
+    finally:
+        trickle.join()
+    assert not done and waited < 0.7, (done, waited)  # one timeout: 6 x 0.15 s is 0.9 s

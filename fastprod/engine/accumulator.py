@@ -532,8 +532,10 @@ class RecordAccumulator:
         """Wait until every batch created so far is completed; False on timeout."""
         with self._lock:
             pending = set(self._incomplete)
+        deadline = None if timeout_s is None else _monotonic_ms() + timeout_s * 1000
         for batch in pending:
-            if not batch.result.wait(timeout_s):
+            left_s = None if deadline is None else max(deadline - _monotonic_ms(), 0) / 1000
+            if not batch.result.wait(left_s):
                 return False
         return True
 
