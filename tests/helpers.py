@@ -1,5 +1,5 @@
 """Helpers shared by the integration tests that check what a failure left in the log
-(tests/test_failover.py, tests/faults/): values "<partition>:<sequence>:" make loss,
+(tests/faults/): values "<partition>:<sequence>:" make loss,
 duplicates and order visible in what an independent reader (tests/readers.py) returns,
 independent of what the futures claim.
 """
