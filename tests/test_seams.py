@@ -67,3 +67,13 @@ def test_a_worker_keeps_a_newer_leader_than_its_parents_snapshot():
     # and the hint's snapshot must not share a number with the parent's next one.
     versions = [s.version for s in seen]
     assert versions == sorted(set(versions)) and len(versions) == 4
+
+
+def test_what_send_returns_is_typed():
+    """RecordFuture and RecordMetadata come from an extension module: its stub
+    (fastprod/_ext/accumulate.pyi) is what makes them more than Any."""
+    assert mypy("tests/typecheck/public_api.py").returncode == 0
+    result = mypy("tests/typecheck/public_api_mistake.py")
+    assert result.returncode == 1
+    assert '"timeout" to "result"' in result.stdout and '"ofset"' in result.stdout, \
+        result.stdout

@@ -57,7 +57,8 @@ from fastprod.errors import KafkaTimeoutError
 
 log = logging.getLogger("fastprod.engine")
 
-DEF NO_TIMESTAMP = -1
+cdef enum:
+    NO_TIMESTAMP = -1
 # The longest a wait sleeps before it looks for a signal that went to another thread.
 DEF WAIT_SLICE_US = 200000
 
