@@ -77,3 +77,9 @@ def test_what_send_returns_is_typed():
     assert result.returncode == 1
     assert '"timeout" to "result"' in result.stdout and '"ofset"' in result.stdout, \
         result.stdout
+
+
+def test_every_extension_module_has_a_stub():
+    ext = ROOT / "fastprod" / "_ext"
+    missing = [p.stem for p in ext.glob("*.pyx") if not (ext / f"{p.stem}.pyi").exists()]
+    assert not missing, f"no .pyi stub for fastprod._ext.{missing}"
