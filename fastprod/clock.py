@@ -3,6 +3,11 @@ record timestamps. Code below the public API takes ``now_ms`` as an argument ins
 of reading a clock, so tests can drive it with a fake time."""
 
 import time
+from typing import Callable
+
+#: A monotonic clock in milliseconds: what the engine is given (monotonic_ms, or a
+#: test's fake), instead of reading the time deep inside.
+Clock = Callable[[], int]
 
 
 def monotonic_ms() -> int:

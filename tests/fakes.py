@@ -146,7 +146,7 @@ def make_accumulator(*, batch_size: int = 16384, buffer_memory: int = 32 * 1024 
                      compression_type: int = 0, compression_level: int | None = None,
                      linger_ms: int = 0, retry_backoff_ms: int = 100,
                      retry_backoff_max_ms: int = 1000, delivery_timeout_ms: int = 120_000,
-                     rng=None, transaction_manager=None) -> RecordAccumulator:
+                     rng=None, transaction_manager=None, clock=None) -> RecordAccumulator:
     """A RecordAccumulator as the Producer builds it; ``rng`` (shared by every topic's
     built-in partitioner) makes sticky partition choices deterministic."""
 
@@ -158,7 +158,8 @@ def make_accumulator(*, batch_size: int = 16384, buffer_memory: int = 32 * 1024 
         compression_level=compression_level, linger_ms=linger_ms,
         retry_backoff_ms=retry_backoff_ms, retry_backoff_max_ms=retry_backoff_max_ms,
         delivery_timeout_ms=delivery_timeout_ms, pool=BufferPool(buffer_memory),
-        partitioner_factory=partitioner, transaction_manager=transaction_manager)
+        partitioner_factory=partitioner, transaction_manager=transaction_manager,
+        **({} if clock is None else {"clock": clock}))
 
 
 # ---- responses ---------------------------------------------------------------------------

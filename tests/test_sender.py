@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-import fastprod.engine.sender as sender_module
 from fastprod.engine.sender import Sender
 from fastprod.engine.transaction_manager import TransactionManager
 from fastprod.errors import (
@@ -54,13 +53,11 @@ INVALID_RECORD = 87
 class Harness:
     """Sender + accumulator + metadata + fake client, all on one fake clock."""
 
-    def __init__(self, monkeypatch, *, acks=-1, retries=2**31 - 1, idempotent=False,
+    def __init__(self, *, acks=-1, retries=2**31 - 1, idempotent=False,
                  max_in_flight=5, linger_ms=0, batch_size=16 * 1024, retry_backoff_ms=0,
                  delivery_timeout_ms=DELIVERY_TIMEOUT_MS, leaders=None, produce_version=9,
                  compression_type=0, buffer_memory=1024 * 1024):
         self.clock = FakeClock()
-        # the sender reads the clock when a response arrives: make it the fake one
-        monkeypatch.setattr(sender_module, "monotonic_ms", self.clock)
         self.metadata = make_metadata(leaders or {TOPIC: [0, 0, 1]}, now_ms=self.clock(),
                                       metadata_max_age_ms=METADATA_MAX_AGE)
         self.tm = None
@@ -72,14 +69,15 @@ class Harness:
                                     retry_backoff_max_ms=retry_backoff_ms * 10,
                                     delivery_timeout_ms=delivery_timeout_ms,
                                     compression_type=compression_type,
-                                    buffer_memory=buffer_memory, transaction_manager=self.tm)
+                                    buffer_memory=buffer_memory, transaction_manager=self.tm,
+                                    clock=self.clock)
         self.client = FakeNetworkClient(self.metadata, api_versions={0: produce_version},
                                         max_in_flight=max_in_flight)
         self.sender = Sender(self.client, self.metadata, self.acc, acks=acks, retries=retries,
                              max_request_size=1024 * 1024, request_timeout_ms=REQUEST_TIMEOUT,
                              delivery_timeout_ms=delivery_timeout_ms,
                              guarantee_message_order=max_in_flight == 1,
-                             transaction_manager=self.tm)
+                             transaction_manager=self.tm, clock=self.clock)
 
     def append(self, partition=0, value=b"value", key=b"key", callback=None):
         return self.acc.append(TOPIC, partition, TIMESTAMP, key, value, None, callback, 1000,
@@ -132,8 +130,8 @@ def header(request, tp=TP0):
 
 
 @pytest.fixture
-def make(monkeypatch):
-    return lambda **kwargs: Harness(monkeypatch, **kwargs)
+def make():
+    return Harness
 
 
 # ---- what goes out -----------------------------------------------------------------------

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from fastprod.cluster.connection import BrokerConnection, SocketOptions, State
-from fastprod.clock import monotonic_ms
+from fastprod.clock import Clock, monotonic_ms
 from fastprod.cluster.snapshot import Node
 from fastprod.errors import (
     KafkaTimeoutError,
@@ -61,7 +61,8 @@ class _Backoff:
 
 class NetworkClient:
     def __init__(self, metadata: ClusterView, options: ClientOptions,
-                 fetcher: MetadataFetcher | None = None) -> None:
+                 fetcher: MetadataFetcher | None = None, clock: Clock = monotonic_ms) -> None:
+        self.clock = clock  # read after each select and when closing
         self.metadata = metadata
         # fetches metadata when due (Java's DefaultMetadataUpdater); None in a
         # ShardedProducer worker, whose parent fetches for it
@@ -203,7 +204,7 @@ class NetworkClient:
             events = self._selector.select(max(timeout_ms, 0) / 1000.0)
         finally:
             self._polling = False
-        now_ms = monotonic_ms()
+        now_ms = self.clock()
         completed: list[tuple] = []
         for key, mask in events:
             conn = key.data
@@ -400,7 +401,7 @@ class NetworkClient:
     def _on_metadata(self, node_id: int, response, error) -> None:
         if self._metadata_node == node_id:
             self._metadata_node = None
-        now_ms = monotonic_ms()
+        now_ms = self.clock()
         assert self.fetcher is not None  # only a client with a fetcher asks
         if error is not None:
             self.fetcher.failed_update(now_ms, str(error))
@@ -412,7 +413,7 @@ class NetworkClient:
 
     def close(self) -> None:
         self._closing = True
-        now_ms = monotonic_ms()
+        now_ms = self.clock()
         for conn in list(self._conns.values()):
             self._close(conn, now_ms, NetworkError("the producer is closing"))
         self._selector.close()

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Mapping
 from uuid import UUID
 
-from fastprod.clock import monotonic_ms
+from fastprod.clock import Clock, monotonic_ms
 from fastprod.cluster.snapshot import ClusterSnapshot, Node, PartitionInfo
 from fastprod.errors import KafkaError, KafkaTimeoutError, error_for_code
 
@@ -36,7 +36,10 @@ _FATAL_TOPIC_ERRORS = {17, 29}  # INVALID_TOPIC_EXCEPTION, TOPIC_AUTHORIZATION_F
 class Metadata:
     def __init__(self, bootstrap: list[tuple[str, int]], *, metadata_max_age_ms: int,
                  metadata_max_idle_ms: int, refresh_backoff_ms: int,
-                 refresh_backoff_max_ms: int) -> None:
+                 refresh_backoff_max_ms: int, clock: Clock = monotonic_ms) -> None:
+        # Stamps the topics await_topic adds; the sender passes now_ms to the rest.
+        # (await_topic's wait itself is in real time: max_wait_ms is a duration.)
+        self.clock = clock
         self.bootstrap_nodes = [Node(-(i + 1), host, port)
                                 for i, (host, port) in enumerate(bootstrap)]
         self.metadata_max_age_ms = metadata_max_age_ms
@@ -75,7 +78,7 @@ class Metadata:
         ``max_wait_ms``. ``wakeup`` nudges the sender thread to fetch metadata now."""
         deadline = time.monotonic() + max_wait_ms / 1000.0
         with self._cond:
-            self._topics[topic] = monotonic_ms()
+            self._topics[topic] = self.clock()
             while True:
                 snapshot = self.snapshot
                 if snapshot.topics.get(topic):

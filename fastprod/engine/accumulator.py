@@ -15,7 +15,7 @@ from __future__ import annotations
 import collections
 from typing import Callable, NamedTuple
 
-from fastprod.clock import monotonic_ms as _monotonic_ms
+from fastprod.clock import Clock, monotonic_ms
 from fastprod.cluster.snapshot import ClusterSnapshot
 from fastprod._ext.accumulate import FastLock, ProducerBatch, TopicQueues
 from fastprod.engine.buffer_pool import BufferPool
@@ -65,7 +65,9 @@ class RecordAccumulator:
                  retry_backoff_max_ms: int, delivery_timeout_ms: int, pool: BufferPool,
                  partitioner_factory: Callable[[str], object],
                  transaction_manager=None, enable_adaptive_partitioning: bool = True,
-                 partition_availability_timeout_ms: int = 0) -> None:
+                 partition_availability_timeout_ms: int = 0,
+                 clock: Clock = monotonic_ms) -> None:
+        self.clock = clock  # for the deadlines of blocking calls; the rest takes now_ms
         self.batch_size = batch_size
         self.compression_type = compression_type
         self.compression_level = compression_level
@@ -233,7 +235,7 @@ class RecordAccumulator:
         start = 0
         wake = False
         reserved = 0
-        deadline_ms = _monotonic_ms() + max_block_ms
+        deadline_ms = self.clock() + max_block_ms
         info = self._begin_append(topic)
         try:
             while start < total:
@@ -266,7 +268,7 @@ class RecordAccumulator:
                 # Reserve memory outside the lock: this may block until the deadline.
                 key = None if keys is None else keys[start]
                 need = max(self.batch_size, record_size_upper_bound(key, values[start], None))
-                self.pool.allocate(need, max(deadline_ms - _monotonic_ms(), 0))
+                self.pool.allocate(need, max(deadline_ms - self.clock(), 0))
                 reserved = need
         finally:
             with self._lock:
@@ -532,9 +534,9 @@ class RecordAccumulator:
         """Wait until every batch created so far is completed; False on timeout."""
         with self._lock:
             pending = set(self._incomplete)
-        deadline = None if timeout_s is None else _monotonic_ms() + timeout_s * 1000
+        deadline = None if timeout_s is None else self.clock() + timeout_s * 1000
         for batch in pending:
-            left_s = None if deadline is None else max(deadline - _monotonic_ms(), 0) / 1000
+            left_s = None if deadline is None else max(deadline - self.clock(), 0) / 1000
             if not batch.result.wait(left_s):
                 return False
         return True

@@ -9,6 +9,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 
+from fastprod.clock import Clock, monotonic_ms
 from fastprod.cluster.client import ClientOptions, NetworkClient
 from fastprod.cluster.connection import SocketOptions
 from fastprod.compression import compression_from_config
@@ -53,10 +54,11 @@ _OWN = object()
 
 
 def build_engine(cfg: ProducerConfig, metadata: ClusterView,
-                 fetcher: MetadataFetcher | None | object = _OWN) -> Engine:
+                 fetcher: MetadataFetcher | None | object = _OWN,
+                 clock: Clock = monotonic_ms) -> Engine:
     """The engine around ``metadata``; its network client fetches metadata through
     ``fetcher`` (by default ``metadata`` itself, a Metadata; None for a worker of
-    ShardedProducer, whose parent fetches)."""
+    ShardedProducer, whose parent fetches). Every part reads time from ``clock``."""
     if cfg.security_protocol != "PLAINTEXT":
         raise ConfigError(f"security.protocol={cfg.security_protocol} is not supported "
                           f"yet: only PLAINTEXT is")
@@ -76,21 +78,23 @@ def build_engine(cfg: ProducerConfig, metadata: ClusterView,
         partitioner_factory=lambda topic: BuiltInPartitioner(topic, batch_size),
         transaction_manager=tm,
         enable_adaptive_partitioning=partitioning.enable_adaptive_partitioning,
-        partition_availability_timeout_ms=partitioning.partition_availability_timeout_ms)
-    client = build_network_client(cfg, metadata, metadata if fetcher is _OWN else fetcher)
+        partition_availability_timeout_ms=partitioning.partition_availability_timeout_ms,
+        clock=clock)
+    client = build_network_client(cfg, metadata, metadata if fetcher is _OWN else fetcher,
+                                  clock=clock)
     sender = Sender(
         client, metadata, accumulator, acks=cfg.acks, retries=cfg.retries,
         max_request_size=cfg.max_request_size, request_timeout_ms=cfg.request_timeout_ms,
         delivery_timeout_ms=cfg.delivery_timeout_ms,
         guarantee_message_order=cfg.max_in_flight_requests_per_connection == 1,
-        transaction_manager=tm, transactional_id=cfg.transactional_id)
+        transaction_manager=tm, transactional_id=cfg.transactional_id, clock=clock)
     accumulator.pool.on_wait = sender.wakeup
     return Engine(cfg, metadata, accumulator, client, sender, tm, batch_size)
 
 
 def build_network_client(cfg: ProducerConfig, metadata: ClusterView,
-                         fetcher: MetadataFetcher | None,
-                         client_id: str | None = None) -> NetworkClient:
+                         fetcher: MetadataFetcher | None, client_id: str | None = None,
+                         clock: Clock = monotonic_ms) -> NetworkClient:
     """The network client of a producer (or of ShardedProducer's parent, which only
     fetches metadata: it passes its own ``client_id``)."""
     return NetworkClient(metadata, ClientOptions(
@@ -105,7 +109,7 @@ def build_network_client(cfg: ProducerConfig, metadata: ClusterView,
         connections_max_idle_ms=cfg.connections_max_idle_ms,
         connection_setup_timeout_ms=cfg.socket_connection_setup_timeout_ms,
         connection_setup_timeout_max_ms=cfg.socket_connection_setup_timeout_max_ms),
-        fetcher)
+        fetcher, clock)
 
 
 def build_metadata(cfg: ProducerConfig):

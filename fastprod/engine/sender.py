@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 
-from fastprod.clock import monotonic_ms
+from fastprod.clock import Clock, monotonic_ms
 from fastprod.engine.accumulator import RecordAccumulator
 from fastprod.engine.batch import ProducerBatch
 from fastprod.engine.seams import ClusterView, ProducerNetwork
@@ -61,7 +61,8 @@ class Sender:
                  accumulator: RecordAccumulator, *, acks: int, retries: int,
                  max_request_size: int, request_timeout_ms: int, delivery_timeout_ms: int,
                  guarantee_message_order: bool, transaction_manager=None,
-                 transactional_id: str | None = None) -> None:
+                 transactional_id: str | None = None, clock: Clock = monotonic_ms) -> None:
+        self.clock = clock  # read once per loop and when an answer arrives
         self.client = client
         self.metadata = metadata
         self.accumulator = accumulator
@@ -120,7 +121,7 @@ class Sender:
 
     def _run_once_safely(self) -> None:
         try:
-            self.run_once(monotonic_ms())
+            self.run_once(self.clock())
         except Exception:  # the thread must survive anything a response can cause
             log.exception("unexpected error in the fastprod sender thread")
 
@@ -188,7 +189,7 @@ class Sender:
                 outcome = Outcome.LOOKUP if request.coordinator is not None else Outcome.RETRY
             else:
                 outcome = request.handle(response)
-            tm.request_done(request, outcome, monotonic_ms())
+            tm.request_done(request, outcome, self.clock())
 
         self.client.send(node.node_id, request.api_key, request.build(version), on_response,
                          now_ms, version=version)
@@ -202,7 +203,7 @@ class Sender:
         tm = self.transaction_manager
         self.client.send(node.node_id, INIT_PRODUCER_ID_KEY, tm.init_request(),
                          lambda response, error: tm.handle_init_response(
-                             response, error, monotonic_ms()), now_ms)
+                             response, error, self.clock()), now_ms)
 
     def send_producer_data(self, now_ms: int) -> int:
         """Send what is ready; returns how long the poll may sleep."""
@@ -304,7 +305,7 @@ class Sender:
                          expect_response=self.acks != 0, version=version)
 
     def _handle_produce_response(self, node_id: int, by_tp, ids, response, error) -> None:
-        now_ms = monotonic_ms()
+        now_ms = self.clock()
         if error is not None:
             log.debug("produce request to node %d failed: %s", node_id, error)
             for batch in by_tp.values():
