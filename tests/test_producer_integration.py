@@ -31,8 +31,10 @@ from fastprod.localkafka import LocalKafka
 
 try:
     import readers
+    from helpers import Problems
 except ImportError:  # tests/ imported as a package
     from tests import readers
+    from tests.helpers import Problems
 
 CREATE_TIME = readers.CREATE_TIME
 Record = readers.Record
@@ -177,26 +179,6 @@ def send_all(producer: Producer, topic: str, sent: list[Sent], on_delivery_every
     return futures, t0, t1
 
 
-class Mismatches:
-    """Collect the first few problems and fail once with all of them."""
-
-    def __init__(self, label: str, limit: int = 8) -> None:
-        self.label = label
-        self.limit = limit
-        self.items: list[str] = []
-        self.count = 0
-
-    def add(self, msg: str) -> None:
-        self.count += 1
-        if len(self.items) < self.limit:
-            self.items.append(msg)
-
-    def check(self) -> None:
-        if self.count:
-            raise AssertionError(f"{self.label}: {self.count} problem(s), first ones:\n  "
-                                 + "\n  ".join(self.items))
-
-
 def check_delivered(label: str, sent: list[Sent], futures: list, records: list[Record],
                     num_partitions: int, t0: int, t1: int, *,
                     keyed_partitioning: bool = True) -> list:
@@ -204,7 +186,7 @@ def check_delivered(label: str, sent: list[Sent], futures: list, records: list[R
     same key, value, headers and timestamp; offsets grow in send order per partition;
     keyed records sit on murmur2(key) % partitions. Returns the RecordMetadata list."""
     metas = [f.result(timeout=60) for f in futures]
-    bad = Mismatches(label)
+    bad = Problems(label)
     if len(records) != len(sent):
         bad.add(f"reader returned {len(records)} records, {len(sent)} were sent")
     by_pos: dict[tuple[int, int], Record] = {}
@@ -254,7 +236,7 @@ def assert_same_records(label: str, a: list[Record], b: list[Record]) -> None:
     a, b = by_partition_offset(a), by_partition_offset(b)
     if a == b:
         return
-    bad = Mismatches(label)
+    bad = Problems(label)
     if len(a) != len(b):
         bad.add(f"{len(a)} records vs {len(b)}")
     for x, y in zip(a, b):
@@ -321,7 +303,7 @@ def test_codec_round_trip_two_readers(kafka, codec, codec_workload, java_partiti
     assert_same_records(f"{codec}: java vs librdkafka", java, rdk)
 
     # The Java client itself puts the sampled keys where fastprod did.
-    bad = Mismatches(f"{codec}: partition vs Java's partitionForKey")
+    bad = Problems(f"{codec}: partition vs Java's partitionForKey")
     for s, md in zip(codec_workload, metas):
         want = java_partitions.get(s.key)
         if want is not None and md.partition != want:
@@ -412,9 +394,10 @@ def test_produce_right_after_topic_creation(kafka, idempotence):
     What must hold, as with the Java producer: with idempotence, records of a partition
     are written in send order and at most once; every future resolves. Without it,
     order may change (retries with 5 requests in flight) but nothing is lost or doubled.
-    (Java 4.3.1 itself keeps the order here but, in about one round in four, keeps
+    Java 4.3.1 itself keeps the order here but, in about one round in four, keeps
     retrying OUT_OF_ORDER_SEQUENCE_NUMBER until delivery.timeout.ms expires the batches;
-    so a reported failure is tolerated here, a silent reordering is not.)"""
+    fastprod sends one batch at a time to a partition until it acknowledged one, so with
+    idempotence no record may fail either (see tests/test_fresh_partitions.py)."""
     config = {"bootstrap.servers": kafka.bootstrap_servers, "linger.ms": 0,
               "batch.size": 2000, "delivery.timeout.ms": 15000, "request.timeout.ms": 10000}
     if idempotence is not None:
@@ -422,7 +405,7 @@ def test_produce_right_after_topic_creation(kafka, idempotence):
     n, partitions = 20_000, 8
     values = [b"v%d" % i for i in range(n)]
     keys = [b"k%d" % i for i in range(n)]
-    problems = Mismatches(f"fresh topics, idempotence={idempotence}")
+    problems = Problems(f"fresh topics, idempotence={idempotence}")
     for _ in range(4):
         topic = unique_topic("fresh")
         kafka.create_topic(topic, partitions=partitions)  # not settled, on purpose
@@ -462,6 +445,8 @@ def test_produce_right_after_topic_creation(kafka, idempotence):
                                  f"#{i} at offset {md.offset}, #{prev[1]} (sent before it) at "
                                  f"offset {prev[0]} ({dict(errors) or 'no'} failures)")
                 last[md.partition] = (md.offset, i)
+            if errors:
+                problems.add(f"{topic}: records failed with idempotence: {dict(errors)}")
         elif errors:
             problems.add(f"{topic}: records failed without idempotence: {dict(errors)}")
         elif len(records) != n:

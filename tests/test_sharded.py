@@ -45,8 +45,10 @@ from fastprod.sharded import ShardedProducer
 
 try:
     import readers
+    from helpers import Problems
 except ImportError:  # tests/ imported as a package
     from tests import readers
+    from tests.helpers import Problems
 
 pytestmark = pytest.mark.integration
 
@@ -139,26 +141,6 @@ def producer_shm(producer: ShardedProducer) -> set[str]:
     return names
 
 
-class Mismatches:
-    """Collect the first few problems and fail once with all of them."""
-
-    def __init__(self, label: str, limit: int = 10) -> None:
-        self.label = label
-        self.limit = limit
-        self.items: list[str] = []
-        self.count = 0
-
-    def add(self, msg: str) -> None:
-        self.count += 1
-        if len(self.items) < self.limit:
-            self.items.append(msg)
-
-    def check(self) -> None:
-        if self.count:
-            raise AssertionError(f"{self.label}: {self.count} problem(s), first ones:\n  "
-                                 + "\n  ".join(self.items))
-
-
 @dataclass
 class Expect:
     """One record handed to the producer, in call order, and where its future says it is."""
@@ -181,7 +163,7 @@ def check_exactly_once(label: str, expected: list[Expect], records: list, partit
     future gave, with its key, value, headers and timestamp; offsets grow in call order
     within a partition; keyed records sit on Java's murmur2 partition; nothing else was
     read."""
-    bad = Mismatches(label)
+    bad = Problems(label)
     if len(records) != len(expected):
         bad.add(f"the reader returned {len(records)} records, {len(expected)} were sent")
     by_pos = {}
@@ -318,7 +300,7 @@ class Workload:
     def check_callbacks(self) -> None:
         """on_delivery: once per record, no error, the future's metadata, on the parent's
         fastprod-reports thread."""
-        bad = Mismatches("on_delivery")
+        bad = Problems("on_delivery")
         for index, _ in self.record_futures:
             calls = self.send_calls.get(index, [])
             if len(calls) != 1:
@@ -1010,7 +992,7 @@ def test_worker_sigkill_mid_stream(kafka):
           f"after {replaced} s, worker state (generation, lost, exit) {state}; victim's ring "
           f"after the warm-up {ring_at_start}, at the kill {ring_at_kill}")
 
-    problems = Mismatches("worker SIGKILL")
+    problems = Problems("worker SIGKILL")
     if warm < partitions:
         problems.add(f"{warm} warm-up records on the broker, {partitions} were delivered")
     if lost:
@@ -1308,7 +1290,7 @@ def test_leader_killed_mid_stream_exactly_once_in_order(kafka_cluster3):
                      if f.exception(0) is not None)
     assert not errors, errors.most_common(3)
     records = java_read(cluster.bootstrap_servers, topic, n + partitions, idle_timeout=15)
-    bad = Mismatches("leader killed")
+    bad = Problems("leader killed")
     at = {(r.partition, r.offset): r.value for r in records}
     seqs: dict[int, list[int]] = defaultdict(list)
     for r in readers.by_partition_offset(records):
@@ -1357,7 +1339,7 @@ def test_many_small_records(kafka):
     records = java_read(kafka.bootstrap_servers, topic, n + len(keyed_values))
     assert len(records) == n + len(keyed_values)
     by_pos = {(r.partition, r.offset): r for r in records}
-    bad = Mismatches("small records")
+    bad = Problems("small records")
     for v, md in zip(values, mds):
         r = by_pos.get((md.partition, md.offset))
         if r is None or r.value != v or r.key is not None:
