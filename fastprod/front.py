@@ -281,6 +281,8 @@ _TOPIC_ILLEGAL_CHARS = re.compile(r"[^a-zA-Z0-9._-]")
 
 def validate_topic(topic: str) -> None:
     """InvalidTopicError, saying why, for a name the broker would refuse."""
+    if not topic:
+        raise InvalidTopicError("topic name is illegal: it cannot be empty")
     if topic in (".", ".."):
         raise InvalidTopicError(f"topic name {topic!r} is illegal: it cannot be '.' or '..'")
     if len(topic) > _TOPIC_MAX_LENGTH:
