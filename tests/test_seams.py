@@ -83,3 +83,14 @@ def test_every_extension_module_has_a_stub():
     ext = ROOT / "fastprod" / "_ext"
     missing = [p.stem for p in ext.glob("*.pyx") if not (ext / f"{p.stem}.pyi").exists()]
     assert not missing, f"no .pyi stub for fastprod._ext.{missing}"
+
+
+def test_no_cython_DEF_is_left():
+    """DEF and IF are deprecated in Cython 3: constants are cdef enums (or cdef values)."""
+    import re
+
+    for path in (ROOT / "fastprod" / "_ext").glob("*.p[yx]*"):
+        if path.suffix not in (".pyx", ".pxd"):
+            continue
+        hits = re.findall(r"^\s*(?:DEF|IF)\s+\w+", path.read_text(), re.M)
+        assert not hits, f"{path.name}: {hits}"

@@ -59,8 +59,8 @@ log = logging.getLogger("fastprod.engine")
 
 cdef enum:
     NO_TIMESTAMP = -1
-# The longest a wait sleeps before it looks for a signal that went to another thread.
-DEF WAIT_SLICE_US = 200000
+    # The longest a wait sleeps before it looks for a signal that went to another thread.
+    WAIT_SLICE_US = 200000
 
 
 
