@@ -31,10 +31,10 @@ from fastprod.localkafka import LocalKafka
 
 try:
     import readers
-    from helpers import Problems
+    from helpers import Problems, settle
 except ImportError:  # tests/ imported as a package
     from tests import readers
-    from tests.helpers import Problems
+    from tests.helpers import Problems, settle
 
 CREATE_TIME = readers.CREATE_TIME
 Record = readers.Record
@@ -74,26 +74,9 @@ def create_topic(kafka, name: str, partitions: int = 1, replication_factor: int 
     still answer NOT_LEADER_OR_FOLLOWER for a moment (ListOffsets and Produce alike).
     The producer must cope with that (test_produce_right_after_topic_creation), but the
     other tests are about other things: they start on a settled topic."""
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-
     kafka.create_topic(name, partitions=partitions, replication_factor=replication_factor,
                        config=config)
-    deadline = time.monotonic() + timeout
-    consumer = Consumer({"bootstrap.servers": kafka.bootstrap_servers,
-                         "group.id": "fastprod-test-settle"})
-    try:
-        for p in range(partitions):
-            while True:
-                try:
-                    consumer.get_watermark_offsets(TopicPartition(name, p), timeout=5,
-                                                   cached=False)
-                    break
-                except KafkaException:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-    finally:
-        consumer.close()
+    settle(kafka.bootstrap_servers, name, partitions, timeout)
 
 
 @dataclass

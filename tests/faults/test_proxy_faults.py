@@ -76,6 +76,24 @@ log = logging.getLogger("tests.faults")
 FAULTS = [faultproxy.CUT_REQUEST, faultproxy.DROP_RESPONSE, faultproxy.STALL_RESPONSE]
 
 
+def rounds_around_a_fault(producer, proxy, kind: str, send_round):
+    """Send 200 rounds, arm ``kind``, send 200 more (the fault must fire on them), then
+    200 after it; flush each and close the producer. Returns the fault."""
+    try:
+        send_round(0, 200)
+        producer.flush(timeout=30)
+        fault = proxy.arm(faultproxy.Fault(kind))
+        send_round(200, 200)
+        producer.flush(timeout=60)
+        assert fault.fired.is_set(), f"the proxy never applied {kind}"
+        send_round(400, 200)
+        producer.flush(timeout=30)
+    finally:
+        proxy.disarm()
+        producer.close(timeout=10)
+    return fault
+
+
 @pytest.mark.parametrize("idempotence", [True, False], ids=["idempotent", "not-idempotent"])
 @pytest.mark.parametrize("kind", FAULTS)
 def test_connection_dropped_mid_request(proxied_kafka, kind, idempotence, caplog):
@@ -97,18 +115,7 @@ def test_connection_dropped_mid_request(proxied_kafka, kind, idempotence, caplog
                 futures[(p, s)] = producer.send(topic, value_for(p, s), partition=p)
                 expected[p].append(s)
 
-    try:
-        send_round(0, 200)
-        producer.flush(timeout=30)
-        fault = proxy.arm(faultproxy.Fault(kind))
-        send_round(200, 200)
-        producer.flush(timeout=60)
-        assert fault.fired.is_set(), f"the proxy never applied {kind}"
-        send_round(400, 200)
-        producer.flush(timeout=30)
-    finally:
-        proxy.disarm()
-        producer.close(timeout=10)
+    rounds_around_a_fault(producer, proxy, kind, send_round)
     metas, errors = outcomes(futures)
     assert not errors, summarize_errors(errors)
     retries = [r.getMessage() for r in caplog.records if "retrying" in r.getMessage()]
@@ -375,18 +382,7 @@ def test_bad_produce_answer_is_retried_exactly_once(proxied_kafka, kind, caplog)
                                                 partition=p)
                 expected[p].append(s)
 
-    try:
-        send_round(0, 200)
-        producer.flush(timeout=30)
-        fault = proxy.arm(faultproxy.Fault(kind))
-        send_round(200, 200)
-        producer.flush(timeout=60)
-        assert fault.fired.is_set(), f"the proxy never applied {kind}"
-        send_round(400, 200)
-        producer.flush(timeout=30)
-    finally:
-        proxy.disarm()
-        producer.close(timeout=10)
+    fault = rounds_around_a_fault(producer, proxy, kind, send_round)
     assert fault.info["response"][1] == faultproxy.PRODUCE, fault.info
     metas, errors = outcomes(futures, timeout=0)
     assert not errors, f"{len(errors)} of {len(futures)} failed: {summarize_errors(errors)}"
