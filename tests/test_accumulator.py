@@ -920,3 +920,38 @@ def test_flush_timeout_bounds_the_whole_wait_not_each_batch():
     finally:
         trickle.join()
     assert not done and waited < 0.7, (done, waited)  # one timeout: 6 x 0.15 s is 0.9 s
+
+
+def test_flush_returns_when_a_part_it_waits_for_was_split_again():
+    """A part of a split batch, split again (MESSAGE_TOO_LARGE twice), never completes
+    itself: its own parts report to the first batch. A flush that began while it was
+    queued waited for it until its timeout (forever with none)."""
+    import threading
+    import time
+
+    acc = make_accumulator(batch_size=16384)
+    for i in range(40):
+        append(acc, 0, value=b"%03d" % i + bytes(60))
+    [[batch]] = acc.drain(SNAP, {0}, BIG, 0).values()
+    parts = batch.split(RECORD_BATCH_OVERHEAD + 20 * 80)
+    acc.reenqueue_split(batch, parts)
+    outcome = {}
+
+    def flush():
+        outcome["done"] = acc.await_flush_completion(10)
+
+    flusher = threading.Thread(target=flush)
+    flusher.start()  # waits for the parts, the first among them
+    time.sleep(0.1)
+    first = acc.drain(SNAP, {0}, BIG, 0)[0][0]
+    assert first is parts[0]
+    subparts = first.split(RECORD_BATCH_OVERHEAD + 10 * 80)
+    acc.reenqueue_split(first, subparts)
+    started = time.monotonic()
+    while acc.has_undrained():
+        for b in acc.drain(SNAP, {0}, BIG, 0)[0]:
+            b.complete(0, -1)
+            acc.deallocate(b)
+    flusher.join()
+    assert outcome["done"] and time.monotonic() - started < 5
+    assert batch.result.is_done()

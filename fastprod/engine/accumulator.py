@@ -536,6 +536,10 @@ class RecordAccumulator:
             pending = set(self._incomplete)
         deadline = None if timeout_s is None else self.clock() + timeout_s * 1000
         for batch in pending:
+            # A part split again completes only through the batch it came from (nested
+            # parts report to the first batch): wait on that one.
+            while batch.parent is not None:
+                batch = batch.parent
             left_s = None if deadline is None else max(deadline - self.clock(), 0) / 1000
             if not batch.result.wait(left_s):
                 return False
