@@ -45,10 +45,10 @@ from fastprod.sharded import ShardedProducer
 
 try:
     import readers
-    from helpers import Problems
+    from helpers import Problems, settle
 except ImportError:  # tests/ imported as a package
     from tests import readers
-    from tests.helpers import Problems
+    from tests.helpers import Problems, settle
 
 pytestmark = pytest.mark.integration
 
@@ -77,25 +77,8 @@ def create_topic(kafka, name: str, partitions: int = 1, timeout: float = 30.0,
                  config: dict | None = None) -> None:
     """Create a topic and wait until every partition's leader serves it (as in
     test_producer_integration: right after CreateTopics a leader may still refuse)."""
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
-
     kafka.create_topic(name, partitions=partitions, config=config)
-    deadline = time.monotonic() + timeout
-    consumer = Consumer({"bootstrap.servers": kafka.bootstrap_servers,
-                         "group.id": "fastprod-test-settle"})
-    try:
-        for p in range(partitions):
-            while True:
-                try:
-                    consumer.get_watermark_offsets(TopicPartition(name, p), timeout=5,
-                                                   cached=False)
-                    break
-                except KafkaException:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)
-    finally:
-        consumer.close()
+    settle(kafka.bootstrap_servers, name, partitions, timeout)
 
 
 def wall_ms() -> int:
