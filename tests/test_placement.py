@@ -104,7 +104,7 @@ def test_sharded_python_and_c_paths_pick_the_same_worker(kafka):
     with ShardedProducer({"bootstrap.servers": kafka.bootstrap_servers}, workers=3) as sp:
         sp.partitions_for(topic)
         for p in range(PARTITIONS):
-            handle = sp._worker_for(topic, p)
+            handle = sp._feeder.worker_for(topic, p)
             index = sp._workers.index(handle)
             assert index == worker_for_partition(topic_worker_seed(topic), p, 3)
             assert sp._send_path.worker_index(topic, p) == index

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from fastprod.cluster.snapshot import ClusterSnapshot, Node, PartitionInfo
-from fastprod.sharded.worker import WorkerMetadata
+from fastprod.sharded.worker_metadata import WorkerMetadata
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

@@ -11,12 +11,13 @@ from fastprod._ext.shard import Shard
 from fastprod.clock import monotonic_ms
 from fastprod.engine.futures import BatchFuture, ProduceRequestResult, RecordFuture
 from fastprod.errors import ProducerClosedError
-from fastprod.sharded import wire
+from fastprod.sharded import messages
+from fastprod.sharded.messages import TAG_TOPIC, TopicRegistration
 
 
 def make_shard(capacity: int = 1 << 16, run_max: int = 4) -> tuple[Shard, Ring]:
     ring = Ring(bytearray(HEADER_SIZE + capacity), create=True)
-    return Shard(ring, run_max, lambda i, t: wire.pack(wire.KIND_TOPIC, [i, t])), ring
+    return Shard(ring, run_max, lambda i, t: messages.encode(TopicRegistration(i, t))), ring
 
 
 def future(topic: str = "t", partition: int = 0) -> RecordFuture:
@@ -27,8 +28,10 @@ def frames(ring: Ring) -> list:
     """Everything written so far: ('topic', [index, name]) or RecordsFrame."""
     out = []
     while (payload := ring.read()) is not None:
-        if payload[0] == wire.KIND_TOPIC:
-            out.append(("topic", wire.unpack(payload)))
+        if payload[0] == TAG_TOPIC:
+            registration = messages.decode(payload)
+            assert isinstance(registration, TopicRegistration)
+            out.append(("topic", [registration.index, registration.name]))
         else:
             out.append(decode_records(payload))
         del payload

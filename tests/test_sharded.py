@@ -1017,13 +1017,13 @@ def test_a_worker_that_cannot_be_restarted_is_lost(kafka, monkeypatch):
     create_topic(kafka, topic, 2)
     p = ShardedProducer({"bootstrap.servers": kafka.bootstrap_servers}, workers=WORKERS)
     try:
-        victim = p._worker_for(topic, 0)
+        victim = p._feeder.worker_for(topic, 0)
         assert p.send(topic, b"warm-up", partition=0).result(timeout=60).offset == 0
 
         def cannot_start(w):
             raise OSError("no more processes")
 
-        monkeypatch.setattr(p, "_start_worker", cannot_start)
+        monkeypatch.setattr(p._supervisor, "_start", cannot_start)
         os.kill(victim.process.pid, signal.SIGSTOP)  # holds what it is sent
         held = [p.send(topic, b"held-%d" % i, partition=0) for i in range(5)]
         time.sleep(0.3)  # staged, framed, read or not: the worker holds them
@@ -1049,8 +1049,8 @@ def test_worker_lost_after_too_many_deaths(kafka):
     create_topic(kafka, topic, 2)
     p = ShardedProducer({"bootstrap.servers": kafka.bootstrap_servers}, workers=WORKERS)
     try:
-        victim = p._worker_for(topic, 0)
-        assert p._worker_for(topic, 1) is not victim
+        victim = p._feeder.worker_for(topic, 0)
+        assert p._feeder.worker_for(topic, 1) is not victim
         for f in [p.send(topic, b"warm-up", partition=i) for i in range(2)]:
             f.result(timeout=60)
         kills = 0
@@ -1346,7 +1346,7 @@ def test_large_records(kafka):
     values = [rnd.randbytes(900_000) if i % 2 else b"z" * 900_000 for i in range(10)]
     with ShardedProducer({"bootstrap.servers": kafka.bootstrap_servers,
                           "compression.type": "lz4"}, workers=WORKERS) as p:
-        owners = {p._worker_for(topic, 0).index, p._worker_for(topic, 1).index}
+        owners = {p._feeder.worker_for(topic, 0).index, p._feeder.worker_for(topic, 1).index}
         futures = [p.send(topic, v, partition=i % 2) for i, v in enumerate(values[:6])]
         bf = p.send_batch(topic, values[6:8], partition=0)
         bf2 = p.send_batch(topic, values[8:], partition=1)
@@ -1401,3 +1401,52 @@ def test_broker_down_futures_expire_and_flush_returns(own_kafka):
         t = time.monotonic()
         p.close(timeout=10)
         assert time.monotonic() - t < 20
+
+
+def test_workers_answer_questions_by_request_id(kafka):
+    """The control channel is request/answer: many threads asking at once each get the
+    answer to their own question; status names the process that answers; an unknown
+    question fails with the known ones; a worker that dies before answering fails the
+    question with WorkerLostError (not a timeout), and its replacement answers next."""
+    with ShardedProducer({"bootstrap.servers": kafka.bootstrap_servers},
+                         workers=WORKERS) as p:
+        answers: dict[int, object] = {}
+        failures: list[BaseException] = []
+
+        def ask(i: int) -> None:
+            try:
+                answers[i] = p._workers[i % WORKERS].ask("ping", [i, "x" * i], timeout=20)
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=ask, args=(i,)) for i in range(40)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert not failures, failures
+        assert answers == {i: [i, "x" * i] for i in range(40)}
+
+        for w in p._workers:
+            status = w.ask("status")
+            assert (status["pid"], status["generation"]) == (w.process.pid, 0)
+        with pytest.raises(Exception, match="unknown question 'nope'.*ping, status"):
+            p._workers[0].ask("nope")
+
+        victim = p._workers[0]
+        first_pid = victim.process.pid
+        os.kill(first_pid, signal.SIGSTOP)  # cannot answer
+        box: list[BaseException] = []
+        asker = threading.Thread(target=lambda: box.append(
+            pytest.raises(WorkerLostError, victim.ask, "status", timeout=30).value))
+        asker.start()
+        time.sleep(0.3)
+        t = time.monotonic()
+        os.kill(first_pid, signal.SIGKILL)
+        asker.join(30)
+        assert box and "before it answered" in str(box[0]), box
+        assert time.monotonic() - t < 10
+        assert wait_until(lambda: victim.process.pid != first_pid, 30) is not None
+        # asked while the replacement starts, the question waits for it
+        status = victim.ask("status", timeout=30)
+        assert (status["pid"], status["generation"]) == (victim.process.pid, 1)

@@ -20,7 +20,6 @@ ring's release position and the reports ring's write side, which both threads to
 from __future__ import annotations
 
 import collections
-import dataclasses
 import logging
 import os
 import signal
@@ -32,17 +31,25 @@ from typing import Any, Callable
 
 from fastprod._ext.ring import Ring, decode_records
 from fastprod.clock import monotonic_ms
-from fastprod.cluster.metadata import LeaderEpochs
-from fastprod.cluster.snapshot import ClusterSnapshot, Node
 from fastprod.config import ProducerConfig
 from fastprod.engine.build import build_engine
 from fastprod.errors import KafkaTimeoutError
-from fastprod.sharded import wire
+from fastprod.sharded import messages
+from fastprod.sharded.messages import (
+    TAG_TOPIC,
+    Answer,
+    Ask,
+    Flush,
+    Report,
+    Shutdown,
+    Snapshot,
+    TopicRegistration,
+)
+from fastprod.sharded.worker_metadata import WorkerMetadata
 
 log = logging.getLogger("fastprod.sharded")
 
 _IDLE_WAIT_S = 0.1
-_REFRESH_INTERVAL_MS = 100
 
 
 @dataclass
@@ -70,86 +77,6 @@ def main(spec: WorkerSpec) -> None:
     logging.basicConfig(level=spec.log_level,
                         format=f"%(asctime)s fastprod-worker-{spec.index} %(name)s %(message)s")
     Worker(spec).run()
-
-
-class WorkerMetadata:
-    """The worker's view of the cluster (a ``ClusterView``): the snapshots its parent
-    sends, and the leaders its own produce answers name (KIP-951), under the same
-    leader-epoch rule as Metadata, so a snapshot from the parent that is older than a
-    hint never moves a partition back. Snapshots it publishes are numbered by the
-    worker (the accumulator caches by version). Refreshes are asked of the parent; the
-    worker's network client fetches no metadata (it is built without a fetcher).
-
-    Threads: the control thread sets snapshots, the sender thread applies hints and
-    asks for refreshes; ``_lock`` orders them."""
-
-    bootstrap_nodes: list[Node] = []  # the parent bootstraps
-
-    def __init__(self, control, control_lock: threading.Lock) -> None:
-        self.snapshot = ClusterSnapshot.empty()
-        self.listeners: list[Callable[[ClusterSnapshot], object]] = []
-        self._lock = threading.Lock()
-        self._epochs = LeaderEpochs()
-        self._control = control
-        self._control_lock = control_lock
-        self._wanted: set[str] = set()
-        self._update_wanted = False
-        self._last_request_ms = 0
-
-    def set_snapshot(self, snapshot: ClusterSnapshot) -> None:
-        """A snapshot from the parent."""
-        with self._lock:
-            topics = self._epochs.keep_newest(dict(snapshot.topics), snapshot.topic_ids,
-                                              self.snapshot)
-            self._publish(dataclasses.replace(snapshot, version=self.snapshot.version + 1,
-                                              topics=topics))
-
-    def _publish(self, snapshot: ClusterSnapshot) -> None:
-        self.snapshot = snapshot
-        for listener in self.listeners:
-            listener(snapshot)
-
-    def add_topic(self, topic: str, now_ms: int) -> None:
-        self._wanted.add(topic)
-        self.request_update()
-
-    def touch(self, topic: str, now_ms: int) -> None:
-        """The parent tracks which topics are in use (metadata.max.idle.ms)."""
-
-    def update_leadership(self, leaders: dict[tuple[str, int], tuple[int, int]],
-                          endpoints) -> set[tuple[str, int]]:
-        """KIP-951: a produce answer named a new leader; use it now and have the parent
-        refresh (its next snapshot replaces this one, unless its epoch is older)."""
-        with self._lock:
-            snapshot, updated = self._epochs.with_new_leaders(self.snapshot, leaders,
-                                                              endpoints)
-            if updated:
-                self._publish(snapshot)
-        if updated:
-            self.request_update()
-        return updated
-
-    def request_update(self) -> None:
-        self._update_wanted = True
-        self.send_request()
-
-    def send_request(self) -> None:
-        """Ask the parent for fresh metadata if wanted, at most once per interval (the
-        worker's idle loop calls this too, so a request held back is sent later)."""
-        now_ms = monotonic_ms()
-        if not self._update_wanted or now_ms - self._last_request_ms < _REFRESH_INTERVAL_MS:
-            return
-        self._update_wanted = False
-        self._last_request_ms = now_ms
-        try:
-            with self._control_lock:
-                self._control.send_bytes(wire.pack(0, {"t": "refresh",
-                                                       "topics": sorted(self._wanted)}))
-        except OSError:
-            pass  # the parent is gone; the main loop notices and exits
-
-    def close(self) -> None:
-        """Nothing to release: the parent owns the metadata."""
 
 
 class Worker:
@@ -213,37 +140,70 @@ class Worker:
         try:
             if self.records.write_pos == self.records.read_pos:
                 if self.spec.wake.poll(_IDLE_WAIT_S):
-                    wire.drain(self.spec.wake)
+                    messages.drain(self.spec.wake)
         finally:
             self.records.set_consumer_waiting(False)
         return True
 
     def _run_control(self) -> None:
-        """The control thread: snapshots, flush and shutdown from the parent."""
+        """The control thread: snapshots, flush, shutdown and questions from the parent."""
         control = self.spec.control
         try:
             while True:
-                message = wire.unpack(control.recv_bytes())
-                kind = message["t"]
-                if kind == "snapshot":
-                    self.metadata.set_snapshot(wire.decode_snapshot(message))
+                message = messages.decode(control.recv_bytes())
+                if type(message) is Snapshot:
+                    self.metadata.set_snapshot(message.snapshot)
                     # Batches may wait for this (a leader it did not know): the sender
                     # sleeps until woken, as no metadata refresh of its own wakes it.
                     self.engine.sender.wakeup()
-                elif kind == "flush":
+                elif type(message) is Flush:
                     with self._lock:
                         if not self._flushing:
                             self.engine.accumulator.begin_flush()
                             self._flushing = True
                     self.engine.sender.wakeup()
-                elif kind == "shutdown":
-                    self._shutdown_deadline = time.monotonic() + message["timeout_ms"] / 1000
+                elif type(message) is Shutdown:
+                    self._shutdown_deadline = time.monotonic() + message.timeout_ms / 1000
                     return
+                elif type(message) is Ask:
+                    self._answer(message)
+                else:
+                    log.error("worker %d: unexpected %s on the control pipe",
+                              self.spec.index, type(message).__name__)
         except (EOFError, OSError):
             log.warning("worker %d: the parent closed its pipe; exiting", self.spec.index)
             self._shutdown_deadline = time.monotonic() + 2.0
             # A main thread blocked on a full accumulator must not wait out max.block.ms.
             self.engine.accumulator.pool.close()
+
+    # ---- questions ----------------------------------------------------------------------
+
+    def _status(self, argument: Any) -> dict[str, Any]:
+        with self._lock:
+            frames = len(self._frames)
+            backlog = len(self._backlog)
+        return {"pid": os.getpid(), "generation": self.spec.generation,
+                "unanswered_frames": frames, "reports_backlog": backlog,
+                "incomplete_batches": len(self.engine.accumulator.incomplete_batches())}
+
+    def _ping(self, argument: Any) -> Any:
+        return argument
+
+    # What the parent can ask (messages.Ask): name -> method(self, argument) -> answer
+    QUESTIONS: dict[str, Callable[[Any, Any], Any]] = {"status": _status, "ping": _ping}
+
+    def _answer(self, ask: Ask) -> None:
+        handler = self.QUESTIONS.get(ask.question)
+        try:
+            if handler is None:
+                raise ValueError(f"unknown question {ask.question!r} (known: "
+                                 f"{', '.join(sorted(self.QUESTIONS))})")
+            answer = Answer(ask.request_id, handler(self, ask.argument))
+        except Exception as exc:
+            answer = Answer(ask.request_id, None, messages.encode_error(exc))
+        data = messages.encode(answer)
+        with self._control_lock:
+            self.spec.control.send_bytes(data)
 
     # ---- records in ---------------------------------------------------------------------------
 
@@ -255,9 +215,10 @@ class Worker:
             payload = self.records.read()
             if payload is None:
                 return None
-            if payload[0] == wire.KIND_TOPIC:
-                index, name = wire.unpack(payload)
-                self._topics[index] = name
+            if payload[0] == TAG_TOPIC:
+                topic = messages.decode(payload)
+                assert type(topic) is TopicRegistration
+                self._topics[topic.index] = topic.name
                 del payload
                 self._release_done_locked()
                 return True
@@ -288,8 +249,8 @@ class Worker:
                 f"expiring {frame.count} record(s) for {topic}-{frame.partition}: {waited_ms} "
                 f"ms has passed since they were sent (delivery.timeout.ms="
                 f"{self.delivery_timeout_ms}), waiting in worker {self.spec.index}'s ring")
-            self._report([frame.first_id, 0, frame.count, frame.partition, -1, -1,
-                          wire.encode_error(error), None], state, frame.count)
+            self._report(Report(frame.first_id, 0, frame.count, frame.partition, -1, -1,
+                                messages.encode_error(error), None), state, frame.count)
             return
         try:
             if frame.headers is None:
@@ -302,9 +263,9 @@ class Worker:
         except Exception as exc:  # e.g. BufferFullError: those records fail, reported
             log.warning("worker %d: appending to %s-%d failed: %s", self.spec.index, topic,
                         frame.partition, exc)
-            self._report([frame.first_id, appended, frame.count - appended, frame.partition,
-                          -1, -1, wire.encode_error(exc), None], state,
-                         frame.count - appended)
+            self._report(Report(frame.first_id, appended, frame.count - appended,
+                                frame.partition, -1, -1, messages.encode_error(exc), None),
+                         state, frame.count - appended)
             wake = True
         if wake:
             self.engine.sender.wakeup()
@@ -313,10 +274,10 @@ class Worker:
         wake = False
         for i in range(frame.count):
             def on_delivery(metadata, error, i=i):
-                self._report([frame.first_id, i, 1, frame.partition,
-                              -1 if metadata is None else metadata.offset,
-                              -1 if metadata is None else metadata.timestamp,
-                              wire.encode_error(error), None], state, 1)
+                self._report(Report(frame.first_id, i, 1, frame.partition,
+                                    -1 if metadata is None else metadata.offset,
+                                    -1 if metadata is None else metadata.timestamp,
+                                    messages.encode_error(error), None), state, 1)
             result = self.engine.accumulator.append(
                 topic, frame.partition, frame.timestamp,
                 None if frame.keys is None else frame.keys[i], frame.values[i],
@@ -330,18 +291,18 @@ class Worker:
     def _report_batch(self, batch, first_delta: int, frame_id: int, start: int, count: int,
                       state) -> None:
         result = batch.result
-        error = wire.encode_error(result.error)
+        error = messages.encode_error(result.error)
         # one piece, unless the batch was split and its parts written apart
         for rel, n, base, log_append_time in result.pieces(first_delta, count):
             record_errors = None
             if result.record_errors:
-                record_errors = {r - rel: wire.encode_error(e)
+                record_errors = {r - rel: messages.encode_error(e)
                                  for r, e in result.record_errors.items() if rel <= r < rel + n}
-            self._report([frame_id, start + rel - first_delta, n, batch.partition, base,
-                          log_append_time, error, record_errors], state, n)
+            self._report(Report(frame_id, start + rel - first_delta, n, batch.partition, base,
+                                log_append_time, error, record_errors), state, n)
 
-    def _report(self, message: list, state, count: int) -> None:
-        frame = wire.pack(wire.KIND_REPORT, message)
+    def _report(self, report: Report, state, count: int) -> None:
+        frame = messages.encode(report)
         with self._lock:
             if self._backlog or not self.reports.try_write(frame):
                 self._backlog.append(frame)

@@ -4,7 +4,7 @@ Protocol the engine takes (fastprod/engine/seams.py)."""
 from fastprod.cluster.client import NetworkClient
 from fastprod.cluster.metadata import Metadata
 from fastprod.engine.seams import ClusterView, MetadataFetcher, ProducerNetwork
-from fastprod.sharded.worker import WorkerMetadata
+from fastprod.sharded.worker_metadata import WorkerMetadata
 from tests.fakes import FakeNetworkClient
 
 
