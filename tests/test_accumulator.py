@@ -15,6 +15,7 @@ import pytest
 
 from fastprod._ext.accumulate import SendFastPath
 from fastprod.engine.accumulator import UNKNOWN_PARTITION, record_size_upper_bound
+from fastprod.engine.batch import split_batch
 from fastprod.engine.transaction_manager import TransactionManager
 from fastprod.errors import BufferFullError, KafkaError, ProducerClosedError
 from fastprod.kernels import (
@@ -933,7 +934,7 @@ def test_flush_returns_when_a_part_it_waits_for_was_split_again():
     for i in range(40):
         append(acc, 0, value=b"%03d" % i + bytes(60))
     [[batch]] = acc.drain(SNAP, {0}, BIG, 0).values()
-    parts = batch.split(RECORD_BATCH_OVERHEAD + 20 * 80)
+    parts = split_batch(batch, RECORD_BATCH_OVERHEAD + 20 * 80)
     acc.reenqueue_split(batch, parts)
     outcome = {}
 
@@ -945,7 +946,7 @@ def test_flush_returns_when_a_part_it_waits_for_was_split_again():
     time.sleep(0.1)
     first = acc.drain(SNAP, {0}, BIG, 0)[0][0]
     assert first is parts[0]
-    subparts = first.split(RECORD_BATCH_OVERHEAD + 10 * 80)
+    subparts = split_batch(first, RECORD_BATCH_OVERHEAD + 10 * 80)
     acc.reenqueue_split(first, subparts)
     started = time.monotonic()
     while acc.has_undrained():

@@ -51,7 +51,6 @@ import logging
 import threading
 from collections import namedtuple
 
-from fastprod._ext.batch import read_batch as _read_batch
 from fastprod._ext.batch import set_producer_state as _restamp
 from fastprod.errors import KafkaTimeoutError
 
@@ -587,52 +586,38 @@ cdef class ProducerBatch:
         self._notify()
         return True
 
-    def split(self, Py_ssize_t split_size):
-        """Java's ProducerBatch.split: this batch's records in new batches of up to
-        ``split_size`` bytes (estimated as uncompressed; a batch's first record always
-        fits), dated from this one's creation, closed for appends, with their share of
-        its sequence numbers. This batch completes when all of them have; a part split
-        again hands its records to the batch it came from, which completes when all of
-        their parts have."""
-        cdef ProducerBatch part = None
-        cdef ProducerBatch root = self if self.parent is None else self.parent
-        cdef BatchBuilder builder
-        cdef int32_t rel = 0
-        parts = []
-        for record in _read_batch(self.records()).records:
-            if part is not None and part.builder._append(
-                    part.record_count, record.timestamp, record.key, record.value,
-                    record.headers) >= 0:
-                part.record_count += 1
-                rel += 1
-                continue
-            builder = BatchBuilder(self.builder.compression_type, split_size,
-                                   self.builder.compression_level)
-            part = ProducerBatch(self.topic, self.partition, builder, self.created_ms)
-            part.parent = root
-            part.parent_start = rel
-            part.full = True
-            builder._append(0, record.timestamp, record.key, record.value, record.headers)
-            part.record_count = 1
-            parts.append(part)
-            rel += 1
-        if self.base_sequence >= 0:
-            for part in parts:
-                part.set_producer_state(self.producer_id, self.producer_epoch,
-                                        (self.base_sequence + part.parent_start) % 2147483648,
-                                        self.is_transactional)
-        if root is self:
+    # ---- splitting (the layout is fastprod/engine/split.py's; this is the bookkeeping
+    # that completion, which runs here, depends on) ---------------------------------------
+
+    def append_copy(self, int64_t timestamp, key, value, headers):
+        """Append a record whose future lives elsewhere (a split part's records answer
+        through the batch they came from); False if the batch has no room for it. The
+        first record of a batch always fits."""
+        if self.builder._append(self.record_count, timestamp, key, value, headers) < 0:
+            return False
+        self.record_count += 1
+        return True
+
+    def set_parent(self, ProducerBatch root, int32_t start):
+        """Make this a part of ``root``'s split, holding its records from ``start``: closed
+        for appends, completing through ``root``."""
+        self.parent = root
+        self.parent_start = start
+        self.full = True
+
+    def expect_parts(self, ProducerBatch replaced, int count):
+        """This (root) batch now completes when ``count`` parts made of ``replaced`` have
+        completed: ``replaced`` is this batch (its first split) or one of its parts
+        (split again: that part is gone, only its own parts will answer)."""
+        if replaced is self:
             self._split_runs = []
             self._split_errors = {}
-            self._split_left = len(parts)
-            return parts
-        for part in parts:  # offsets relative to the root batch
-            part.parent_start += self.parent_start
+            self._split_left = count
+            return
+        with replaced._lock:
+            replaced._completed = True
         with self._lock:
-            self._completed = True  # it is gone: only its parts will answer
-        with root._lock:
-            root._split_left += len(parts) - 1
-        return parts
+            self._split_left += count - 1
 
     cdef _part_done(self, ProducerBatch part, int64_t base_offset, int64_t log_append_time,
                     error, record_errors):
@@ -813,7 +798,7 @@ cdef class SendFastPath(SendPathBase):
             # A partition new to the transaction is added to it (by the sender thread)
             # before its batches may go, as in the Python path.
             tp = (topic, (<RecordFuture>future)._result.partition)
-            if tp not in self.txn._partitions_in_txn:
+            if tp not in self.txn.partitions_in_txn:  # a set lookup, not a call: per record
                 self.txn.maybe_add_partition(tp)
         return future
 
@@ -845,6 +830,8 @@ cdef class SendFastPath(SendPathBase):
         if future is None:
             return None
         if sticky:
+            # The sticky partitioner's count, in C because it runs per record; a switch
+            # (rare) is BuiltInPartitioner's, in Python.
             produced = state.produced_bytes + appended
             if produced < self.sticky_batch_size:
                 state.produced_bytes = produced

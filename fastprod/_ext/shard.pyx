@@ -385,8 +385,8 @@ cdef class SendPath(SendPathBase):
             return self.slow_send(topic, value, key, partition, timestamp, headers,
                                   on_delivery)
         if state is not None:
-            # Count the record towards the sticky partition, as slow_send does; a switch
-            # is left to the partitioner.
+            # Count the record towards the sticky partition, as slow_send does (here, in
+            # C, because it runs per record); a switch is left to the partitioner.
             self.sticky_lock.take()
             try:
                 if state.partition == p and state.produced_bytes + size < self.sticky_batch_size:

@@ -16,7 +16,7 @@ from collections import defaultdict
 
 from fastprod.clock import Clock, monotonic_ms
 from fastprod.engine.accumulator import RecordAccumulator
-from fastprod.engine.batch import ProducerBatch
+from fastprod.engine.batch import ProducerBatch, split_batch
 from fastprod.engine.seams import ClusterView, ProducerNetwork
 from fastprod.engine.transaction_manager import TxnState
 from fastprod.engine.transactions import PRODUCE_MAX_VERSION_V1, Outcome
@@ -395,7 +395,7 @@ class Sender:
         factor = 1.0 if not self.accumulator.compression_type else 1.05  # as the parts
         size = min(self.accumulator.batch_size,
                    RECORD_BATCH_OVERHEAD + int(written * factor / 2))
-        parts = batch.split(size)
+        parts = split_batch(batch, size)
         log.warning("%s-%d: a batch of %d records (%d bytes) was too large for the broker; "
                     "resending it as %d batches", batch.topic, batch.partition,
                     batch.record_count, len(batch.records()), len(parts))

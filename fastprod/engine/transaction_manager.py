@@ -122,7 +122,9 @@ class TransactionManager:
         self._coordinators: dict[CoordinatorType, Node] = {}
         self._new_partitions: set[TP] = set()
         self._pending_partitions: set[TP] = set()
-        self._partitions_in_txn: set[TP] = set()
+        # Read-only outside this class: the C send path (SendFastPath) reads it once per
+        # record of a transaction, where a method call would cost more than the append.
+        self.partitions_in_txn: set[TP] = set()
         self._transaction_started = False
         self._txn_epoch_bump_required = False
 
@@ -214,7 +216,7 @@ class TransactionManager:
         if not self.has_producer_id():
             return True
         if self.is_transactional and (
-                tp not in self._partitions_in_txn or
+                tp not in self.partitions_in_txn or
                 self.state in (S.ABORTABLE_ERROR, S.ABORTING_TRANSACTION, S.FATAL_ERROR)):
             return True
         in_flight = self._in_flight.get(tp)
@@ -471,11 +473,11 @@ class TransactionManager:
                                 f"transactional producer need begin_transaction() first")
 
     def has_partitions_in_transaction(self) -> bool:
-        return bool(self._partitions_in_txn)
+        return bool(self.partitions_in_txn)
 
     def maybe_add_partition(self, tp: TP) -> None:
         """Called by send() for each record of a transactional producer."""
-        if tp in self._partitions_in_txn:
+        if tp in self.partitions_in_txn:
             return
         with self._lock:
             if tp not in self._pending_partitions:
@@ -604,7 +606,7 @@ class TransactionManager:
 
     def partitions_added(self, partitions: set[TP]) -> None:
         with self._lock:
-            self._partitions_in_txn |= partitions
+            self.partitions_in_txn |= partitions
             self._pending_partitions -= partitions
 
     def transaction_ended(self, result: TransactionalRequestResult) -> None:
@@ -612,7 +614,7 @@ class TransactionManager:
             self._finish_transaction_locked(result)
 
     def _finish_transaction_locked(self, result: TransactionalRequestResult) -> None:
-        self._partitions_in_txn.clear()
+        self.partitions_in_txn.clear()
         self._pending_partitions.clear()
         self._new_partitions.clear()
         self._transaction_started = False
