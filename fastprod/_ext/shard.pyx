@@ -336,7 +336,8 @@ cdef class SendPath(SendPathBase):
              headers=None, on_delivery=None):
         """Queue one record; returns its RecordFuture at once (ShardedProducer.send: this is
         its C fast path, which an instance's ``send`` is bound to; see
-        help(ShardedProducer.send))."""
+        help(ShardedProducer.send)). Bound, not called from a Python method: such a wrapper
+        measured about 0.1 µs more per record, 10-15% of send() on the caller's side."""
         cdef int64_t ts, size
         cdef Py_ssize_t num_partitions, p, klen = -1
         cdef StickyState state = None
