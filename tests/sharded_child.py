@@ -1,4 +1,4 @@
-"""A ShardedProducer in a process of its own, for tests/test_sharded.py to kill or Ctrl-C.
+"""A ShardedProducer in a process of its own, for tests/integration/test_sharded.py to kill or Ctrl-C.
 
 Usage: python tests/sharded_child.py MODE BOOTSTRAP TOPIC
 

@@ -1,4 +1,4 @@
-"""A transactional producer for tests/test_transactions.py to kill with SIGKILL.
+"""A transactional producer for tests/integration/test_transactions.py to kill with SIGKILL.
 
 Usage: python tests/txn_child.py BOOTSTRAP TOPIC TRANSACTIONAL_ID TXN_TIMEOUT_MS COUNT
 

@@ -4,7 +4,7 @@ The engine (accumulator, sender, network client, transaction manager) runs in tw
 places: in-process in ``Producer``, around a ``Metadata`` that fetches for itself, and
 in each worker of ``ShardedProducer``, around a ``WorkerMetadata`` fed by the parent.
 These Protocols are the seams between them: mypy checks that both metadata holders
-provide ``ClusterView`` (tests/test_seams.py), and that ``NetworkClient`` and the
+provide ``ClusterView`` (tests/unit/test_seams.py), and that ``NetworkClient`` and the
 tests' fake provide ``ProducerNetwork``.
 """
 

@@ -1,4 +1,4 @@
-"""Checked by mypy in tests/test_seams.py, never run: what send() returns is typed."""
+"""Checked by mypy in tests/unit/test_seams.py, never run: what send() returns is typed."""
 
 from fastprod import Producer
 

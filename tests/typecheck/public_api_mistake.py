@@ -1,4 +1,4 @@
-"""Planted mistakes mypy must report (tests/test_seams.py)."""
+"""Planted mistakes mypy must report (tests/unit/test_seams.py)."""
 
 from fastprod import Producer
 

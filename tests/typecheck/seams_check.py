@@ -1,4 +1,4 @@
-"""Checked by mypy in tests/test_seams.py, never run: each implementation provides the
+"""Checked by mypy in tests/unit/test_seams.py, never run: each implementation provides the
 Protocol the engine takes (fastprod/engine/seams.py)."""
 
 from fastprod.cluster.client import NetworkClient

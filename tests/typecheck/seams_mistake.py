@@ -1,4 +1,4 @@
-"""A planted mistake that mypy must report (tests/test_seams.py): a metadata holder
+"""A planted mistake that mypy must report (tests/unit/test_seams.py): a metadata holder
 missing one method of ClusterView."""
 
 from fastprod.cluster.snapshot import ClusterSnapshot, Node

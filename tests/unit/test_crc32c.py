@@ -247,7 +247,7 @@ def _forced_table_env() -> dict | None:
     """The environment variable that forces the table fallback, if the kernel has one."""
     from pathlib import Path
 
-    ext = Path(__file__).resolve().parent.parent / "fastprod" / "_ext"
+    ext = Path(__file__).resolve().parents[2] / "fastprod" / "_ext"
     source = ""
     for path in [*ext.glob("*crc32c*.pyx"), *ext.glob("*crc32c*.h")]:
         source += path.read_text()

@@ -13,7 +13,7 @@ import pytest
 from fastprod.cluster.snapshot import ClusterSnapshot, Node, PartitionInfo
 from fastprod.sharded.worker_metadata import WorkerMetadata
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
 def mypy(path: str) -> subprocess.CompletedProcess:

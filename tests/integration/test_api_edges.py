@@ -31,7 +31,7 @@ from fastprod.errors import InvalidTopicError
 try:
     from test_sharded import create_topic, wait_until
 except ImportError:  # tests/ imported as a package
-    from tests.test_sharded import create_topic, wait_until
+    from tests.integration.test_sharded import create_topic, wait_until
 
 
 class PassThrough:

@@ -53,7 +53,7 @@ from fastprod.protocol.messages.produce import (
     TopicProduceData,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GENERATOR = ROOT / "tools" / "gen_protocol.py"
 # Where tools/gen_protocol.py reads the schemas by default; ./run-tests fetches it first.
 CLIENTS_JAR = jars.jar_dir() / f"kafka-clients-{jars.KAFKA_VERSION}.jar"

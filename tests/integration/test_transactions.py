@@ -71,7 +71,7 @@ CALL_TIMEOUT = 30.0
 # Where the coordinator-retry stall (CoordinatorRetryStall below) can strike: long enough
 # for a retried coordinator request (retry.backoff.ms = 100) many times over.
 STALL_TIMEOUT = 5.0
-CHILD = Path(__file__).resolve().parent / "txn_child.py"
+CHILD = Path(__file__).resolve().parents[1] / "txn_child.py"
 
 
 class CoordinatorRetryStall(Exception):

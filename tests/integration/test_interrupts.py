@@ -48,7 +48,7 @@ try:
 except ImportError:  # tests/ imported as a package
     from tests import proxy as faultproxy
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # The calls below would block for two minutes; Ctrl-C must end them within about a
 # second. The bound leaves room for a loaded machine (the child's exit included).
 INTERRUPT_WITHIN_S = 3.0

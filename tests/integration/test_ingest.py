@@ -13,7 +13,7 @@ import pytest
 
 from fastprod.ingest import ConsoleReporter, EventGenerator, ProduceStats, ProgressBar, record_id
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _ingest(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:

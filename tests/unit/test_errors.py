@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ERRORS_PY = ROOT / "fastprod" / "errors.py"
 GENERATOR = ROOT / "tools" / "gen_errors.py"
 

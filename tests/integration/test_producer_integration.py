@@ -380,7 +380,7 @@ def test_produce_right_after_topic_creation(kafka, idempotence):
     Java 4.3.1 itself keeps the order here but, in about one round in four, keeps
     retrying OUT_OF_ORDER_SEQUENCE_NUMBER until delivery.timeout.ms expires the batches;
     fastprod sends one batch at a time to a partition until it acknowledged one, so with
-    idempotence no record may fail either (see tests/test_fresh_partitions.py)."""
+    idempotence no record may fail either (see tests/integration/test_fresh_partitions.py)."""
     config = {"bootstrap.servers": kafka.bootstrap_servers, "linger.ms": 0,
               "batch.size": 2000, "delivery.timeout.ms": 15000, "request.timeout.ms": 10000}
     if idempotence is not None:

@@ -53,7 +53,7 @@ except ImportError:  # tests/ imported as a package
 pytestmark = pytest.mark.integration
 
 WORKERS = 2
-CHILD = Path(__file__).resolve().parent / "sharded_child.py"
+CHILD = Path(__file__).resolve().parents[1] / "sharded_child.py"
 SHM_DIR = Path("/dev/shm")
 CREATE_TIME = readers.CREATE_TIME
 java_read = readers.java_read

@@ -29,7 +29,7 @@ from fastprod.localkafka import (
 )
 from fastprod.localkafka.config import NodeSpec, new_cluster_id, render_properties, server_properties
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
 def _pid_alive(pid: int) -> bool:

@@ -1,7 +1,7 @@
 """One placement rule for every send path (fastprod/_ext/placement.pxd).
 
 The key -> partition rule is Java's (checked bit for bit against the Java client in
-tests/test_murmur2.py); here every path of both producers is run over the same keys and
+tests/unit/test_murmur2.py); here every path of both producers is run over the same keys and
 partition count against the real broker, and each record must land where the rule
 says. The partition -> worker rule of ShardedProducer is checked against its
 definition, and the parent's Python path against its C path.
