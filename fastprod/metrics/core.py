@@ -1,0 +1,370 @@
+"""Java's client metrics (org.apache.kafka.common.metrics), as the producer uses them.
+
+A ``Metrics`` registry holds named metrics; a ``Sensor`` records values (a batch's
+size, a request's latency) into the statistics of its metrics: windowed ones (Avg,
+Max, Rate over ``metrics.num.samples`` windows of ``metrics.sample.window.ms``) and
+cumulative ones (totals). Values are computed when read, as in Java, so recording
+costs one lock and a few additions. The engine records per batch and per request,
+never per record.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fastprod.clock import wall_ms
+
+log = logging.getLogger("fastprod.metrics")
+
+
+class MetricName:
+    """A metric's identity: name, group and tags (the description is not part of it),
+    as Java's MetricName."""
+
+    __slots__ = ("name", "group", "description", "tags", "_key")
+
+    def __init__(self, name: str, group: str, description: str = "",
+                 tags: Mapping[str, str] | None = None) -> None:
+        self.name = name
+        self.group = group
+        self.description = description
+        self.tags: dict[str, str] = dict(tags or {})
+        self._key = (name, group, frozenset(self.tags.items()))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, MetricName) and self._key == other._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
+    def __repr__(self) -> str:
+        tags = ", ".join(f"{k}={v}" for k, v in sorted(self.tags.items()))
+        return f"MetricName({self.group}:{self.name}{' {' + tags + '}' if tags else ''})"
+
+
+@dataclass(frozen=True)
+class MetricConfig:
+    samples: int = 2  # metrics.num.samples
+    window_ms: int = 30_000  # metrics.sample.window.ms
+    event_window: int = 2**63 - 1
+
+
+class Stat(Protocol):
+    def record(self, config: MetricConfig, value: float, now_ms: int) -> None: ...
+    def measure(self, config: MetricConfig, now_ms: int) -> float: ...
+
+
+# ---- cumulative statistics ---------------------------------------------------------------
+
+class CumulativeSum:
+    """The sum of every value recorded (Java's CumulativeSum: the -total metrics)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+
+    def record(self, config: MetricConfig, value: float, now_ms: int) -> None:
+        self.total += value
+
+    def measure(self, config: MetricConfig, now_ms: int) -> float:
+        return self.total
+
+
+class CumulativeCount(CumulativeSum):
+    """How many values were recorded, whatever they were."""
+
+    def record(self, config: MetricConfig, value: float, now_ms: int) -> None:
+        self.total += 1
+
+
+class Value:
+    """The last value recorded."""
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+    def record(self, config: MetricConfig, value: float, now_ms: int) -> None:
+        self.value = value
+
+    def measure(self, config: MetricConfig, now_ms: int) -> float:
+        return self.value
+
+
+# ---- sampled statistics ------------------------------------------------------------------
+
+class _Sample:
+    __slots__ = ("initial", "count", "start_ms", "last_ms", "value")
+
+    def __init__(self, initial: float, now_ms: int) -> None:
+        self.initial = initial
+        self.reset(now_ms)
+
+    def reset(self, now_ms: int) -> None:
+        self.count = 0
+        self.start_ms = now_ms
+        self.last_ms = now_ms
+        self.value = self.initial
+
+    def complete(self, now_ms: int, config: MetricConfig) -> bool:
+        return now_ms - self.start_ms >= config.window_ms or self.count >= config.event_window
+
+
+class SampledStat:
+    """A value kept over ``samples`` windows (one more is kept while the oldest
+    expires); the windows are combined when measured (Java's SampledStat)."""
+
+    initial = 0.0
+
+    def __init__(self) -> None:
+        self._samples: list[_Sample] = []
+        self._current = 0
+
+    def record(self, config: MetricConfig, value: float, now_ms: int) -> None:
+        sample = self._current_sample(now_ms)
+        if sample.complete(now_ms, config):
+            sample = self._advance(config, now_ms)
+        self.update(sample, value)
+        sample.count += 1
+        sample.last_ms = now_ms
+
+    def _current_sample(self, now_ms: int) -> _Sample:
+        if not self._samples:
+            self._samples.append(_Sample(self.initial, now_ms))
+        return self._samples[self._current]
+
+    def _advance(self, config: MetricConfig, now_ms: int) -> _Sample:
+        self._current = (self._current + 1) % (config.samples + 1)
+        if self._current >= len(self._samples):
+            self._samples.append(_Sample(self.initial, now_ms))
+        else:
+            self._samples[self._current].reset(now_ms)
+        return self._samples[self._current]
+
+    def purge(self, config: MetricConfig, now_ms: int) -> None:
+        """Samples with no event inside the monitored span count as empty."""
+        expire = config.samples * config.window_ms
+        for sample in self._samples:
+            if now_ms - sample.last_ms >= expire:
+                sample.reset(now_ms)
+
+    def oldest_start_ms(self, now_ms: int) -> int:
+        self._current_sample(now_ms)
+        return min(s.start_ms for s in self._samples)
+
+    def measure(self, config: MetricConfig, now_ms: int) -> float:
+        self.purge(config, now_ms)
+        return self.combine(self._samples)
+
+    def update(self, sample: _Sample, value: float) -> None:
+        raise NotImplementedError
+
+    def combine(self, samples: list[_Sample]) -> float:
+        raise NotImplementedError
+
+
+class WindowedSum(SampledStat):
+    def update(self, sample: _Sample, value: float) -> None:
+        sample.value += value
+
+    def combine(self, samples: list[_Sample]) -> float:
+        return sum(s.value for s in samples)
+
+
+class WindowedCount(WindowedSum):
+    def update(self, sample: _Sample, value: float) -> None:
+        sample.value += 1
+
+
+class Avg(SampledStat):
+    """The mean of the values in the windows; NaN when there are none (as Java)."""
+
+    def update(self, sample: _Sample, value: float) -> None:
+        sample.value += value
+
+    def combine(self, samples: list[_Sample]) -> float:
+        count = sum(s.count for s in samples)
+        return math.nan if count == 0 else sum(s.value for s in samples) / count
+
+
+class Max(SampledStat):
+    initial = -math.inf
+
+    def update(self, sample: _Sample, value: float) -> None:
+        sample.value = max(sample.value, value)
+
+    def combine(self, samples: list[_Sample]) -> float:
+        if not any(s.count for s in samples):
+            return math.nan
+        return max(s.value for s in samples)
+
+
+class Rate:
+    """Per second: what ``stat`` (a sum by default, a count for event rates) holds over
+    the windows, divided by the time they span; while fewer than samples - 1 windows
+    have passed, the missing ones count as empty (Java's Rate.windowSize), so the
+    first seconds do not report a burst as a rate."""
+
+    def __init__(self, stat: SampledStat | None = None) -> None:
+        self.stat = WindowedSum() if stat is None else stat
+
+    def record(self, config: MetricConfig, value: float, now_ms: int) -> None:
+        self.stat.record(config, value, now_ms)
+
+    def measure(self, config: MetricConfig, now_ms: int) -> float:
+        value = self.stat.measure(config, now_ms)
+        return value / (self.window_ms(config, now_ms) / 1000.0)
+
+    def window_ms(self, config: MetricConfig, now_ms: int) -> int:
+        self.stat.purge(config, now_ms)
+        elapsed = now_ms - self.stat.oldest_start_ms(now_ms)
+        full = elapsed // config.window_ms
+        if full < config.samples - 1:
+            elapsed += (config.samples - 1 - full) * config.window_ms
+        return max(elapsed, 1)
+
+
+# ---- metrics and sensors -----------------------------------------------------------------
+
+class KafkaMetric:
+    """One named metric: a statistic of a sensor, or a gauge (a function of the time)."""
+
+    def __init__(self, metric_name: MetricName, stat: Stat | None, config: MetricConfig,
+                 clock: Callable[[], int], lock: Any, gauge: Callable[[int], float] | None
+                 = None) -> None:
+        self._name = metric_name
+        self._stat = stat
+        self._gauge = gauge
+        self._config = config
+        self._clock = clock
+        self._lock = lock
+
+    def metric_name(self) -> MetricName:
+        return self._name
+
+    @property
+    def name(self) -> MetricName:
+        return self._name
+
+    def value(self) -> float:
+        now_ms = self._clock()
+        if self._gauge is not None:
+            return float(self._gauge(now_ms))
+        assert self._stat is not None
+        with self._lock:
+            return self._stat.measure(self._config, now_ms)
+
+    def __repr__(self) -> str:
+        return f"<KafkaMetric {self._name!r} = {self.value()}>"
+
+
+class Sensor:
+    """Records values into the statistics of its metrics, all under one lock."""
+
+    def __init__(self, registry: Metrics, name: str, config: MetricConfig) -> None:
+        self.name = name
+        self._registry = registry
+        self._config = config
+        self._stats: list[Stat] = []
+        self._lock = threading.Lock()
+        self._clock = registry.clock
+
+    def add(self, metric_name: MetricName, stat: Stat) -> Sensor:
+        self._stats.append(stat)
+        self._registry._register(KafkaMetric(metric_name, stat, self._config,
+                                             self._clock, self._lock))
+        return self
+
+    def add_meter(self, rate_name: MetricName, total_name: MetricName,
+                  count_events: bool = False) -> Sensor:
+        """A -rate and a -total metric (Java's Meter): of the values recorded, or of
+        how many were recorded with ``count_events``."""
+        self.add(rate_name, Rate(WindowedCount() if count_events else WindowedSum()))
+        return self.add(total_name, CumulativeCount() if count_events else CumulativeSum())
+
+    def record(self, value: float = 1.0, now_ms: int | None = None) -> None:
+        if now_ms is None:
+            now_ms = self._clock()
+        config = self._config
+        with self._lock:
+            for stat in self._stats:
+                stat.record(config, value, now_ms)
+
+
+class MetricsReporter(Protocol):
+    """Java's MetricsReporter: told of every metric added and removed."""
+
+    def init(self, metrics: list[KafkaMetric]) -> None: ...
+    def metric_change(self, metric: KafkaMetric) -> None: ...
+    def metric_removal(self, metric: KafkaMetric) -> None: ...
+    def close(self) -> None: ...
+
+
+class Metrics:
+    """The registry of one producer (Java's Metrics). ``clock`` gives wall-clock
+    milliseconds, as Java's metrics use; tests pass their own."""
+
+    def __init__(self, config: MetricConfig | None = None,
+                 reporters: list[MetricsReporter] | None = None,
+                 clock: Callable[[], int] = wall_ms) -> None:
+        self.config = config or MetricConfig()
+        self.clock = clock
+        self._metrics: dict[MetricName, KafkaMetric] = {}
+        self._sensors: dict[str, Sensor] = {}
+        self._lock = threading.Lock()
+        self._reporters = list(reporters or [])
+        for reporter in self._reporters:
+            reporter.init([])
+
+    def sensor(self, name: str) -> Sensor:
+        """The sensor called ``name``, made on first use."""
+        with self._lock:
+            sensor = self._sensors.get(name)
+            if sensor is None:
+                sensor = self._sensors[name] = Sensor(self, name, self.config)
+            return sensor
+
+    def get_sensor(self, name: str) -> Sensor | None:
+        return self._sensors.get(name)
+
+    def add_gauge(self, metric_name: MetricName, gauge: Callable[[int], float]) -> None:
+        """A metric measured when read: ``gauge(now_ms)``."""
+        self._register(KafkaMetric(metric_name, None, self.config, self.clock, None, gauge))
+
+    def _register(self, metric: KafkaMetric) -> None:
+        with self._lock:
+            if metric.name in self._metrics:
+                raise ValueError(f"a metric named {metric.name!r} already exists")
+            self._metrics[metric.name] = metric
+        for reporter in self._reporters:
+            reporter.metric_change(metric)
+
+    def remove(self, metric_name: MetricName) -> None:
+        with self._lock:
+            metric = self._metrics.pop(metric_name, None)
+        if metric is not None:
+            for reporter in self._reporters:
+                reporter.metric_removal(metric)
+
+    def metrics(self) -> dict[MetricName, KafkaMetric]:
+        """A copy of the registry, as the producers' metrics() returns it."""
+        with self._lock:
+            return dict(self._metrics)
+
+    def __iter__(self) -> Iterator[KafkaMetric]:
+        return iter(self.metrics().values())
+
+    def add_reporter(self, reporter: MetricsReporter) -> None:
+        reporter.init(list(self.metrics().values()))
+        self._reporters.append(reporter)
+
+    def close(self) -> None:
+        for reporter in self._reporters:
+            try:
+                reporter.close()
+            except Exception:  # a reporter must not stop the producer's close
+                log.exception("metrics reporter %r failed to close", reporter)
+        self._reporters.clear()

@@ -1,0 +1,108 @@
+"""fastprod/metrics/core.py against the arithmetic of Java's metrics (fake clock)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from fastprod.metrics import (
+    Avg,
+    CumulativeSum,
+    Max,
+    MetricConfig,
+    MetricName,
+    Metrics,
+    Rate,
+    WindowedCount,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def registry(samples: int = 2, window_ms: int = 1000) -> tuple[Metrics, Clock]:
+    clock = Clock()
+    return Metrics(MetricConfig(samples=samples, window_ms=window_ms), clock=clock), clock
+
+
+def test_names_are_equal_by_name_group_and_tags_not_description():
+    a = MetricName("record-send-rate", "producer-metrics", "x", {"client-id": "c"})
+    b = MetricName("record-send-rate", "producer-metrics", "other", {"client-id": "c"})
+    assert a == b and hash(a) == hash(b)
+    assert a != MetricName("record-send-rate", "producer-metrics", "x", {"client-id": "d"})
+    assert a != MetricName("record-send-rate", "producer-topic-metrics", "x",
+                           {"client-id": "c"})
+
+
+def test_rate_counts_missing_windows_as_empty_at_first():
+    """Java's Rate.windowSize: 3 events in the first 60 ms of 2 x 1 s windows are
+    3 / 1.06 s, not 3 / 0.06 s."""
+    m, clock = registry()
+    name = MetricName("r", "g")
+    m.sensor("s").add(name, Rate(WindowedCount()))
+    start = clock.now
+    for dt in (0, 30, 60):
+        clock.now = start + dt
+        m.sensor("s").record()
+    assert m.metrics()[name].value() == pytest.approx(3 / 1.06)
+    clock.now = start + 1500  # one full window passed: no padding
+    assert m.metrics()[name].value() == pytest.approx(3 / 1.5)
+
+
+def test_windows_expire():
+    m, clock = registry()
+    avg, mx, total = MetricName("avg", "g"), MetricName("max", "g"), MetricName("total", "g")
+    m.sensor("s").add(avg, Avg()).add(mx, Max()).add(total, CumulativeSum())
+    assert math.isnan(m.metrics()[avg].value()) and math.isnan(m.metrics()[mx].value())
+    for v in (10, 20, 60):
+        m.sensor("s").record(v)
+    assert m.metrics()[avg].value() == pytest.approx(30)
+    assert m.metrics()[mx].value() == 60
+    clock.now += 1200  # a second window
+    m.sensor("s").record(0)
+    assert m.metrics()[avg].value() == pytest.approx(90 / 4)
+    clock.now += 2500  # both windows have no event within samples x window: gone
+    assert math.isnan(m.metrics()[avg].value()) and math.isnan(m.metrics()[mx].value())
+    assert m.metrics()[total].value() == 90  # cumulative: never expires
+
+
+def test_meter_and_gauge_and_reporters():
+    seen: list[tuple[str, MetricName]] = []
+
+    class Reporter:
+        def init(self, metrics):
+            seen.extend(("init", x.metric_name()) for x in metrics)
+
+        def metric_change(self, metric):
+            seen.append(("change", metric.metric_name()))
+
+        def metric_removal(self, metric):
+            seen.append(("removal", metric.metric_name()))
+
+        def close(self):
+            seen.append(("close", None))
+
+    m, clock = registry()
+    m.add_reporter(Reporter())
+    rate, total = MetricName("bytes-rate", "g"), MetricName("bytes-total", "g")
+    m.sensor("bytes").add_meter(rate, total)
+    gauge = MetricName("buffer", "g")
+    m.add_gauge(gauge, lambda now: 42)
+    m.sensor("bytes").record(500)
+    m.sensor("bytes").record(1500)
+    assert m.metrics()[total].value() == 2000
+    assert m.metrics()[rate].value() == pytest.approx(2000 / 1.0)  # padded to one window
+    assert m.metrics()[gauge].value() == 42
+    with pytest.raises(ValueError, match="already exists"):
+        m.add_gauge(gauge, lambda now: 0)
+    m.remove(gauge)
+    assert gauge not in m.metrics()
+    m.close()
+    assert seen == [("change", rate), ("change", total), ("change", gauge),
+                    ("removal", gauge), ("close", None)]
