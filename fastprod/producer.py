@@ -21,6 +21,7 @@ from typing import Any
 from fastprod.clock import monotonic_ms
 from fastprod.config import ProducerConfig
 from fastprod.engine.build import build_engine, build_metadata
+from fastprod.engine.producer_metrics import timed
 from fastprod.front import Headers, ProducerFront, check_callback, failed
 from fastprod._ext.accumulate import SendFastPath
 from fastprod.engine.futures import (
@@ -37,6 +38,7 @@ from fastprod.errors import (
     ProducerClosedError,
 )
 from fastprod.interceptors import ProducerRecord
+from fastprod.metrics import KafkaMetric, MetricName
 from fastprod.partitioners import record_partition, uses_on_new_batch
 
 log = logging.getLogger("fastprod")
@@ -68,6 +70,7 @@ class Producer(ProducerFront):
         self._abort_on_new_batch = uses_on_new_batch(self._partitioner)
 
         engine = self._engine = build_engine(cfg, build_metadata(cfg))
+        self._producer_metrics = engine.metrics
         self._metadata = engine.metadata
         self._transaction_manager = engine.transaction_manager
         self._accumulator = engine.accumulator
@@ -215,6 +218,12 @@ class Producer(ProducerFront):
     def _sticky_partition(self, topic: str, snapshot, size: int) -> int:
         return self._accumulator.sticky_partition(topic, snapshot, size)
 
+    def metrics(self) -> dict[MetricName, KafkaMetric]:
+        """The producer's metrics, by name, with Java's names, groups and tags
+        (README, "Observing it"): each has ``.value()``, computed when called."""
+        return self._producer_metrics.metrics.metrics()
+
+    @timed("flush")
     def flush(self, timeout: float | None = None) -> None:
         """Send everything queued now and wait until every record sent before this call
         is delivered or failed. KafkaTimeoutError if ``timeout`` seconds pass first.
@@ -264,9 +273,11 @@ class Producer(ProducerFront):
             self._interceptors.close()
         if self._partitioner is not None and hasattr(self._partitioner, "close"):
             self._partitioner.close()
+        self._producer_metrics.metrics.close()
 
     # ---- transactions ---------------------------------------------------------------
 
+    @timed("txn-init")
     def init_transactions(self, timeout: float | None = None) -> None:
         """Register transactional.id with its coordinator: fences any older producer
         with the same id and aborts its open transaction. Call once, first.
@@ -274,10 +285,12 @@ class Producer(ProducerFront):
         again keeps waiting for the same request."""
         self._txn_call(self._txn().initialize(), timeout)
 
+    @timed("txn-begin")
     def begin_transaction(self) -> None:
         """Start a transaction: records sent from now on commit or abort together."""
         self._txn().begin()
 
+    @timed("txn-send-offsets")
     def send_offsets_to_transaction(self, offsets: Mapping[Any, Any], group_metadata: Any,
                                     timeout: float | None = None) -> None:
         """Commit consumer offsets as part of the transaction (consume-transform-produce).
@@ -299,12 +312,14 @@ class Producer(ProducerFront):
             normalized[(topic, partition)] = (offset, metadata)
         self._txn_call(self._txn().send_offsets(normalized, group), timeout)
 
+    @timed("txn-commit")
     def commit_transaction(self, timeout: float | None = None) -> None:
         """Flush, then commit: every record of the transaction becomes visible to
         read_committed consumers at once. Raises the error that broke the transaction,
         if a send failed (then abort_transaction() is the way on)."""
         self._txn_call(self._txn().begin_commit(), timeout)
 
+    @timed("txn-abort")
     def abort_transaction(self, timeout: float | None = None) -> None:
         """Drop unsent records (their futures fail with TransactionAbortedError) and abort:
         read_committed consumers never see any record of the transaction."""

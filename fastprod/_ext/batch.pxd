@@ -32,6 +32,7 @@ cdef class BatchBuilder:
     cdef Py_ssize_t _pos
     cdef int32_t _count
     cdef int32_t _last_offset_delta
+    cdef Py_ssize_t _max_record  # the largest record's encoded size (record-size-max)
     cdef int64_t _base_timestamp
     cdef int64_t _max_timestamp
     cdef readonly int compression_type

@@ -57,6 +57,9 @@ class BatchBuilder:
     def size_in_bytes(self) -> int:
         """Uncompressed size of the batch so far, header included."""
     @property
+    def max_record_size(self) -> int:
+        """The encoded size of the largest record appended."""
+    @property
     def compression_type(self) -> int: ...
     @property
     def batch_size(self) -> int: ...

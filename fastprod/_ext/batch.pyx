@@ -155,6 +155,7 @@ cdef class BatchBuilder:
         self._pos = OVERHEAD
         self._count = 0
         self._last_offset_delta = -1
+        self._max_record = 0
         self.estimated_compression_ratio = 1.0
 
     def __dealloc__(self):
@@ -167,6 +168,11 @@ cdef class BatchBuilder:
     @property
     def size_in_bytes(self):
         return self._pos
+
+    @property
+    def max_record_size(self):
+        """The encoded size of the largest record appended (for record-size-max)."""
+        return self._max_record
 
     @property
     def estimated_compression_ratio(self):
@@ -305,6 +311,8 @@ cdef class BatchBuilder:
                 PyBuffer_Release(&vview)
 
         self._pos += total
+        if total > self._max_record:
+            self._max_record = total
         if self._count == 0:
             self._base_timestamp = timestamp
             self._max_timestamp = timestamp

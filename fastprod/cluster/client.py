@@ -14,8 +14,9 @@ import logging
 import random
 import selectors
 import socket
+import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastprod.cluster.connection import BrokerConnection, SocketOptions, State
 from fastprod.clock import Clock, monotonic_ms
@@ -81,6 +82,7 @@ class NetworkClient:
         self._closing = False
         self._polling = False  # the owner is in (or about to be in) select
         self._wake_requested = False
+        self.metrics: Any = None  # a NetworkMetrics (engine/producer_metrics.py), or None
 
     # ---- any thread ---------------------------------------------------------------
 
@@ -137,6 +139,9 @@ class NetworkClient:
         conn = self._conns.get(node_id)
         return None if conn is None else conn.api_versions.get(api_key)
 
+    def connection_count(self) -> int:
+        return len(self._registered)
+
     def in_flight_count(self, node_id: int | None = None) -> int:
         if node_id is not None:
             conn = self._conns.get(node_id)
@@ -156,6 +161,8 @@ class NetworkClient:
             self._connection_failed(conn, now_ms, str(exc))
             return
         self._register(conn)
+        if self.metrics is not None:
+            self.metrics.created.record(1, now_ms)
         log.debug("connecting to node %d at %s", node.node_id, conn.address)
 
     def send(self, node_id: int, api_key: int, message, handler, now_ms: int,
@@ -166,11 +173,14 @@ class NetworkClient:
         if version is None:
             version = conn.api_versions[api_key]
         deadline = now_ms + self.options.request_timeout_ms
+        queued = conn.bytes_queued
         try:
             conn.send(api_key, version, message, handler, now_ms, deadline, expect_response)
         except NetworkError as exc:
             self._close(conn, now_ms, exc)
             return
+        if self.metrics is not None:
+            self.metrics.request_sent(node_id, conn.bytes_queued - queued, now_ms)
         self._update_interest(conn)
 
     def least_loaded_node(self, now_ms: int) -> Node | None:
@@ -200,11 +210,14 @@ class NetworkClient:
         if self._wake_requested:
             timeout_ms = 0
         self._wake_requested = False
+        started_ns = time.perf_counter_ns()
         try:
             events = self._selector.select(max(timeout_ms, 0) / 1000.0)
         finally:
             self._polling = False
         now_ms = self.clock()
+        if self.metrics is not None:
+            self.metrics.io_wait.record(time.perf_counter_ns() - started_ns, now_ms)
         completed: list[tuple] = []
         for key, mask in events:
             conn = key.data
@@ -239,7 +252,12 @@ class NetworkClient:
                 conn.write()
                 self._update_interest(conn)
             if mask & selectors.EVENT_READ:
+                received = conn.bytes_received
                 for request, response in conn.read(now_ms):
+                    if self.metrics is not None:
+                        self.metrics.response_received(conn.node_id,
+                                                       conn.bytes_received - received, now_ms)
+                        received = conn.bytes_received
                     if request.handler is conn._on_api_versions:
                         conn._on_api_versions(response, None)
                         self._backoff.pop(conn.node_id, None)  # usable: backoff over
@@ -340,6 +358,8 @@ class NetworkClient:
     def _close(self, conn: BrokerConnection, now_ms: int, error: BaseException,
                run_handlers: bool = True) -> list:
         """Close a connection; fail its requests (or return them to the caller)."""
+        if self.metrics is not None and conn in self._registered:
+            self.metrics.closed.record(1, now_ms)
         self._unregister(conn)
         failed = conn.close()
         log.log(logging.DEBUG if self._closing else logging.INFO,

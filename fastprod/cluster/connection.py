@@ -75,6 +75,9 @@ class BrokerConnection:
         self._out: collections.deque[memoryview] = collections.deque()
         self._in = bytearray()
         self.wants_write = False
+        # what went through, for the network metrics: request bytes queued, bytes read
+        self.bytes_queued = 0
+        self.bytes_received = 0
         # handlers of fire-and-forget (acks=0) requests whose bytes are all written
         self.written: list[ResponseHandler] = []
 
@@ -163,6 +166,7 @@ class BrokerConnection:
             self.in_flight[cid] = InFlightRequest(cid, api_key, api_version, handler, now_ms,
                                                   deadline_ms)
         self._out.append(memoryview(out))
+        self.bytes_queued += len(out)
         if not expect_response and handler is not None:
             self._out.append(_Done(handler))  # type: ignore[arg-type]
         self.last_activity_ms = now_ms
@@ -210,6 +214,7 @@ class BrokerConnection:
             raise NetworkError(f"connection to node {self.node_id} ({self.address}) "
                                f"closed by the broker")
         self.last_activity_ms = now_ms
+        self.bytes_received += len(data)
         buf = self._in
         buf += data
         while len(buf) >= 4:

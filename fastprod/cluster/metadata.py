@@ -140,6 +140,11 @@ class Metadata:
                 del self._topics[topic]
             return list(self._topics)
 
+    @property
+    def last_success_ms(self) -> int | None:
+        """When the last snapshot was applied (the metadata-age metric)."""
+        return self._last_success_ms or None
+
     def on_request_sent(self, now_ms: int) -> None:
         self._need_update = False
         self._last_refresh_ms = now_ms

@@ -26,6 +26,10 @@ class BufferPool:
         # there, so that what is queued goes out and frees memory even when the waiting
         # thread (a send_batch filling batch after batch) has not woken it yet.
         self.on_wait: Callable[[], object] | None = None
+        # Called with the nanoseconds a thread waited, once it has memory or gives up
+        # (the bufferpool-wait-ratio metric); wait_ns_total sums them.
+        self.on_waited: Callable[[float], object] | None = None
+        self.wait_ns_total = 0
         self._available = total_memory
         self._lock = threading.Lock()
         self._waiters: collections.deque[threading.Condition] = collections.deque()
@@ -57,6 +61,7 @@ class BufferPool:
             if self.on_wait is not None:
                 self.on_wait()
             deadline = time.monotonic() + max_block_ms / 1000.0
+            started_ns = time.perf_counter_ns()
             try:
                 while self._waiters[0] is not me or self._available < size:
                     remaining = deadline - time.monotonic()
@@ -73,6 +78,10 @@ class BufferPool:
                 self._waiters.remove(me)
                 if self._waiters and self._available > 0:
                     self._waiters[0].notify()
+                waited = time.perf_counter_ns() - started_ns
+                self.wait_ns_total += waited
+                if self.on_waited is not None:
+                    self.on_waited(waited)
 
     def deallocate(self, size: int) -> None:
         with self._lock:

@@ -16,10 +16,12 @@ from fastprod.compression import compression_from_config
 from fastprod.config import ProducerConfig
 from fastprod.engine.accumulator import RecordAccumulator
 from fastprod.engine.buffer_pool import BufferPool
+from fastprod.engine.producer_metrics import NetworkMetrics, ProducerMetrics, TimeRatio
 from fastprod.engine.seams import ClusterView, MetadataFetcher
 from fastprod.engine.sender import Sender
 from fastprod.engine.transaction_manager import TransactionManager
 from fastprod.errors import ConfigError
+from fastprod.metrics import MetricConfig, Metrics
 from fastprod.partitioners import BuiltInPartitioner, PartitionerConfig
 
 
@@ -32,6 +34,7 @@ class Engine:
     sender: Sender
     transaction_manager: TransactionManager | None
     batch_size: int
+    metrics: ProducerMetrics
     thread: threading.Thread | None = None
     # Set when the sender thread ends. close() waits on it, not with Thread.join: a
     # join interrupted by Ctrl-C marks the thread stopped while it still runs (CPython
@@ -53,12 +56,21 @@ class Engine:
 _OWN = object()
 
 
+def build_metrics(cfg: ProducerConfig, reporters: list | None = None) -> ProducerMetrics:
+    """The metrics registry of one producer (or one ShardedProducer worker)."""
+    registry = Metrics(MetricConfig(samples=cfg.metrics_num_samples,
+                                    window_ms=max(cfg.metrics_sample_window_ms, 1)),
+                       reporters=reporters)
+    return ProducerMetrics(registry, cfg.client_id)
+
+
 def build_engine(cfg: ProducerConfig, metadata: ClusterView,
                  fetcher: MetadataFetcher | None | object = _OWN,
-                 clock: Clock = monotonic_ms) -> Engine:
+                 clock: Clock = monotonic_ms, metrics: ProducerMetrics | None = None) -> Engine:
     """The engine around ``metadata``; its network client fetches metadata through
     ``fetcher`` (by default ``metadata`` itself, a Metadata; None for a worker of
-    ShardedProducer, whose parent fetches). Every part reads time from ``clock``."""
+    ShardedProducer, whose parent fetches). Every part reads time from ``clock`` and
+    records into ``metrics`` (a registry of its own by default)."""
     if cfg.security_protocol != "PLAINTEXT":
         raise ConfigError(f"security.protocol={cfg.security_protocol} is not supported "
                           f"yet: only PLAINTEXT is")
@@ -80,24 +92,55 @@ def build_engine(cfg: ProducerConfig, metadata: ClusterView,
         enable_adaptive_partitioning=partitioning.enable_adaptive_partitioning,
         partition_availability_timeout_ms=partitioning.partition_availability_timeout_ms,
         clock=clock)
+    pm = build_metrics(cfg) if metrics is None else metrics
     client = build_network_client(cfg, metadata, metadata if fetcher is _OWN else fetcher,
-                                  clock=clock)
+                                  clock=clock, metrics=pm)
     sender = Sender(
         client, metadata, accumulator, acks=cfg.acks, retries=cfg.retries,
         max_request_size=cfg.max_request_size, request_timeout_ms=cfg.request_timeout_ms,
         delivery_timeout_ms=cfg.delivery_timeout_ms,
         guarantee_message_order=cfg.max_in_flight_requests_per_connection == 1,
-        transaction_manager=tm, transactional_id=cfg.transactional_id, clock=clock)
+        transaction_manager=tm, transactional_id=cfg.transactional_id, clock=clock,
+        metrics=pm)
     accumulator.pool.on_wait = sender.wakeup
-    return Engine(cfg, metadata, accumulator, client, sender, tm, batch_size)
+    _engine_gauges(pm, accumulator.pool, client, metadata, clock)
+    return Engine(cfg, metadata, accumulator, client, sender, tm, batch_size, pm)
+
+
+def _engine_gauges(pm: ProducerMetrics, pool: BufferPool, client: NetworkClient,
+                   metadata: ClusterView, clock: Clock) -> None:
+    pm.gauge("buffer-total-bytes", "The maximum amount of buffer memory the client can "
+             "use (whether or not it is currently used).", lambda: pool.total_memory)
+    pm.gauge("buffer-available-bytes", "The total amount of buffer memory that is not "
+             "being used (either unallocated or in the free list).",
+             lambda: pool.available_memory)
+    pm.gauge("waiting-threads", "The number of user threads blocked waiting for buffer "
+             "memory to enqueue their records.", lambda: pool.queued)
+    pm.gauge("bufferpool-wait-time-ns-total", "The total time in ns an appender waits "
+             "for space allocation.", lambda: pool.wait_ns_total)
+    waits = pm.metrics.sensor("bufferpool-wait-time")
+    waits.add(pm.name("bufferpool-wait-ratio", "The fraction of time an appender waits "
+                                               "for space allocation."), TimeRatio())
+    pool.on_waited = waits.record
+    pm.gauge("requests-in-flight", "The current number of in-flight requests awaiting a "
+             "response.", client.in_flight_count)
+
+    def age_s() -> float:
+        last = getattr(metadata, "last_success_ms", None)
+        return 0.0 if last is None else (clock() - last) / 1000.0
+
+    pm.gauge("metadata-age", "The age in seconds of the current producer metadata being "
+             "used.", age_s)
 
 
 def build_network_client(cfg: ProducerConfig, metadata: ClusterView,
                          fetcher: MetadataFetcher | None, client_id: str | None = None,
-                         clock: Clock = monotonic_ms) -> NetworkClient:
+                         clock: Clock = monotonic_ms,
+                         metrics: ProducerMetrics | None = None) -> NetworkClient:
     """The network client of a producer (or of ShardedProducer's parent, which only
-    fetches metadata: it passes its own ``client_id``)."""
-    return NetworkClient(metadata, ClientOptions(
+    fetches metadata: it passes its own ``client_id``), recording the connection
+    metrics into ``metrics`` if given."""
+    client = NetworkClient(metadata, ClientOptions(
         socket=SocketOptions(send_buffer_bytes=cfg.send_buffer_bytes,
                              receive_buffer_bytes=cfg.receive_buffer_bytes,
                              client_id=client_id or cfg.client_id,
@@ -110,6 +153,11 @@ def build_network_client(cfg: ProducerConfig, metadata: ClusterView,
         connection_setup_timeout_ms=cfg.socket_connection_setup_timeout_ms,
         connection_setup_timeout_max_ms=cfg.socket_connection_setup_timeout_max_ms),
         fetcher, clock)
+    if metrics is not None:
+        client.metrics = NetworkMetrics(metrics)
+        metrics.gauge("connection-count", "The current number of active connections.",
+                      client.connection_count)
+    return client
 
 
 def build_metadata(cfg: ProducerConfig):

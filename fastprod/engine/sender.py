@@ -17,6 +17,7 @@ from collections import defaultdict
 from fastprod.clock import Clock, monotonic_ms
 from fastprod.engine.accumulator import RecordAccumulator
 from fastprod.engine.batch import ProducerBatch, split_batch
+from fastprod.engine.producer_metrics import ProducerMetrics
 from fastprod.engine.seams import ClusterView, ProducerNetwork
 from fastprod.engine.transaction_manager import TxnState
 from fastprod.engine.transactions import PRODUCE_MAX_VERSION_V1, Outcome
@@ -61,8 +62,10 @@ class Sender:
                  accumulator: RecordAccumulator, *, acks: int, retries: int,
                  max_request_size: int, request_timeout_ms: int, delivery_timeout_ms: int,
                  guarantee_message_order: bool, transaction_manager=None,
-                 transactional_id: str | None = None, clock: Clock = monotonic_ms) -> None:
+                 transactional_id: str | None = None, clock: Clock = monotonic_ms,
+                 metrics: ProducerMetrics | None = None) -> None:
         self.clock = clock  # read once per loop and when an answer arrives
+        self.metrics = metrics  # recorded per request and per batch, never per record
         self.client = client
         self.metadata = metadata
         self.accumulator = accumulator
@@ -298,7 +301,16 @@ class Sender:
         ids = {snapshot.topic_ids.get(t): t for t in by_topic} if version >= _TOPIC_ID_VERSION \
             else None
 
+        metrics = self.metrics
+        if metrics is not None:
+            metrics.record_request(by_tp.values(), now_ms)
+
         def on_response(response, error) -> None:
+            if metrics is not None:
+                answered_ms = self.clock()
+                metrics.record_latency(node_id, answered_ms - now_ms, answered_ms)
+                if response is not None:
+                    metrics.throttle.record(response.throttle_time_ms, answered_ms)
             self._handle_produce_response(node_id, by_tp, ids, response, error)
 
         self.client.send(node_id, PRODUCE_KEY, request, on_response, now_ms,
@@ -374,6 +386,8 @@ class Sender:
             self.metadata.request_update()
         if record_errors is None and self._can_retry(batch, error, now_ms):
             self._retry_log.retrying(batch, error, now_ms)
+            if self.metrics is not None:
+                self.metrics.record_retries(batch.topic, batch.record_count, now_ms)
             batch.last_error = error
             self._finish(batch)
             self.accumulator.reenqueue(batch, now_ms)
@@ -400,6 +414,8 @@ class Sender:
                     "resending it as %d batches", batch.topic, batch.partition,
                     batch.record_count, len(batch.records()), len(parts))
         self._finish(batch)
+        if self.metrics is not None:
+            self.metrics.splits.record(1, self.clock())
         if self.transaction_manager is not None:
             self.transaction_manager.on_split(batch, parts)
         self.accumulator.reenqueue_split(batch, parts)
@@ -422,6 +438,8 @@ class Sender:
             rejected = rejected and not isinstance(error, (NetworkError, KafkaTimeoutError))
             self.transaction_manager.on_failed(batch, error, rejected)
         if batch.complete(-1, -1, error, record_errors):
+            if self.metrics is not None:
+                self.metrics.record_errors(batch.topic, batch.record_count, self.clock())
             self.accumulator.deallocate(batch)
 
     def _finish(self, batch: ProducerBatch, unmute: bool = True) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fastprod.clock import wall_ms
+from fastprod.clock import monotonic_ms
 
 log = logging.getLogger("fastprod.metrics")
 
@@ -56,6 +56,8 @@ class MetricConfig:
 
 class Stat(Protocol):
     def record(self, config: MetricConfig, value: float, now_ms: int) -> None: ...
+    def record_many(self, config: MetricConfig, total: float, count: int, largest: float,
+                    now_ms: int) -> None: ...
     def measure(self, config: MetricConfig, now_ms: int) -> float: ...
 
 
@@ -70,6 +72,10 @@ class CumulativeSum:
     def record(self, config: MetricConfig, value: float, now_ms: int) -> None:
         self.total += value
 
+    def record_many(self, config: MetricConfig, total: float, count: int, largest: float,
+                    now_ms: int) -> None:
+        self.total += total
+
     def measure(self, config: MetricConfig, now_ms: int) -> float:
         return self.total
 
@@ -80,6 +86,10 @@ class CumulativeCount(CumulativeSum):
     def record(self, config: MetricConfig, value: float, now_ms: int) -> None:
         self.total += 1
 
+    def record_many(self, config: MetricConfig, total: float, count: int, largest: float,
+                    now_ms: int) -> None:
+        self.total += count
+
 
 class Value:
     """The last value recorded."""
@@ -89,6 +99,10 @@ class Value:
 
     def record(self, config: MetricConfig, value: float, now_ms: int) -> None:
         self.value = value
+
+    def record_many(self, config: MetricConfig, total: float, count: int, largest: float,
+                    now_ms: int) -> None:
+        self.value = largest
 
     def measure(self, config: MetricConfig, now_ms: int) -> float:
         return self.value
@@ -131,6 +145,16 @@ class SampledStat:
         sample.count += 1
         sample.last_ms = now_ms
 
+    def record_many(self, config: MetricConfig, total: float, count: int, largest: float,
+                    now_ms: int) -> None:
+        """``count`` values at once, summing to ``total``, the largest ``largest``."""
+        sample = self._current_sample(now_ms)
+        if sample.complete(now_ms, config):
+            sample = self._advance(config, now_ms)
+        self.update_many(sample, total, count, largest)
+        sample.count += count
+        sample.last_ms = now_ms
+
     def _current_sample(self, now_ms: int) -> _Sample:
         if not self._samples:
             self._samples.append(_Sample(self.initial, now_ms))
@@ -162,6 +186,9 @@ class SampledStat:
     def update(self, sample: _Sample, value: float) -> None:
         raise NotImplementedError
 
+    def update_many(self, sample: _Sample, total: float, count: int, largest: float) -> None:
+        sample.value += total  # a sum (Avg, WindowedSum); Max and counts override
+
     def combine(self, samples: list[_Sample]) -> float:
         raise NotImplementedError
 
@@ -177,6 +204,9 @@ class WindowedSum(SampledStat):
 class WindowedCount(WindowedSum):
     def update(self, sample: _Sample, value: float) -> None:
         sample.value += 1
+
+    def update_many(self, sample: _Sample, total: float, count: int, largest: float) -> None:
+        sample.value += count
 
 
 class Avg(SampledStat):
@@ -196,6 +226,9 @@ class Max(SampledStat):
     def update(self, sample: _Sample, value: float) -> None:
         sample.value = max(sample.value, value)
 
+    def update_many(self, sample: _Sample, total: float, count: int, largest: float) -> None:
+        sample.value = max(sample.value, largest)
+
     def combine(self, samples: list[_Sample]) -> float:
         if not any(s.count for s in samples):
             return math.nan
@@ -213,6 +246,10 @@ class Rate:
 
     def record(self, config: MetricConfig, value: float, now_ms: int) -> None:
         self.stat.record(config, value, now_ms)
+
+    def record_many(self, config: MetricConfig, total: float, count: int, largest: float,
+                    now_ms: int) -> None:
+        self.stat.record_many(config, total, count, largest, now_ms)
 
     def measure(self, config: MetricConfig, now_ms: int) -> float:
         value = self.stat.measure(config, now_ms)
@@ -255,7 +292,7 @@ class KafkaMetric:
             return float(self._gauge(now_ms))
         assert self._stat is not None
         with self._lock:
-            return self._stat.measure(self._config, now_ms)
+            return float(self._stat.measure(self._config, now_ms))
 
     def __repr__(self) -> str:
         return f"<KafkaMetric {self._name!r} = {self.value()}>"
@@ -293,6 +330,19 @@ class Sensor:
             for stat in self._stats:
                 stat.record(config, value, now_ms)
 
+    def record_many(self, total: float, count: int, largest: float,
+                    now_ms: int | None = None) -> None:
+        """As ``count`` calls of record() whose values sum to ``total`` (the largest
+        ``largest``), at the cost of one: the sender aggregates a request's batches."""
+        if count <= 0:
+            return
+        if now_ms is None:
+            now_ms = self._clock()
+        config = self._config
+        with self._lock:
+            for stat in self._stats:
+                stat.record_many(config, total, count, largest, now_ms)
+
 
 class MetricsReporter(Protocol):
     """Java's MetricsReporter: told of every metric added and removed."""
@@ -304,12 +354,12 @@ class MetricsReporter(Protocol):
 
 
 class Metrics:
-    """The registry of one producer (Java's Metrics). ``clock`` gives wall-clock
-    milliseconds, as Java's metrics use; tests pass their own."""
+    """The registry of one producer (Java's Metrics). ``clock`` gives milliseconds: the
+    clock the engine records with (monotonic; only differences matter), or a test's."""
 
     def __init__(self, config: MetricConfig | None = None,
                  reporters: list[MetricsReporter] | None = None,
-                 clock: Callable[[], int] = wall_ms) -> None:
+                 clock: Callable[[], int] = monotonic_ms) -> None:
         self.config = config or MetricConfig()
         self.clock = clock
         self._metrics: dict[MetricName, KafkaMetric] = {}

@@ -38,6 +38,7 @@ class WorkerMetadata:
         self._wanted: set[str] = set()
         self._update_wanted = False
         self._last_request_ms = 0
+        self.last_success_ms: int | None = None  # when the parent's last snapshot came
 
     def set_snapshot(self, snapshot: ClusterSnapshot) -> None:
         """A snapshot from the parent."""
@@ -46,6 +47,7 @@ class WorkerMetadata:
                                               self.snapshot)
             self._publish(dataclasses.replace(snapshot, version=self.snapshot.version + 1,
                                               topics=topics))
+            self.last_success_ms = monotonic_ms()
 
     def _publish(self, snapshot: ClusterSnapshot) -> None:
         self.snapshot = snapshot

@@ -106,3 +106,25 @@ def test_meter_and_gauge_and_reporters():
     m.close()
     assert seen == [("change", rate), ("change", total), ("change", gauge),
                     ("removal", gauge), ("close", None)]
+
+
+def test_record_many_is_as_many_records():
+    """The sender records a request's batches in one call; the values must be those of
+    one call per batch."""
+    names = [MetricName(n, "g") for n in ("avg", "max", "rate", "total", "count-rate")]
+    one, clock1 = registry()
+    many, clock2 = registry()
+    for m in (one, many):
+        s = m.sensor("s")
+        s.add(names[0], Avg()).add(names[1], Max()).add_meter(names[2], names[3])
+        s.add(names[4], Rate(WindowedCount()))
+    values = [100, 300, 50, 700]
+    for v in values:
+        one.sensor("s").record(v)
+    many.sensor("s").record_many(sum(values), len(values), max(values))
+    clock1.now += 1100
+    clock2.now += 1100
+    one.sensor("s").record(5)
+    many.sensor("s").record_many(5, 1, 5)
+    assert {n: one.metrics()[n].value() for n in names} == \
+        {n: many.metrics()[n].value() for n in names}
