@@ -38,7 +38,8 @@ from fastprod.clock import monotonic_ms
 from fastprod.cluster.snapshot import ClusterSnapshot
 from fastprod.config import ProducerConfig
 from fastprod.engine.accumulator import UNKNOWN_PARTITION
-from fastprod.engine.build import build_metadata, build_network_client
+from fastprod.engine.producer_metrics import timed
+from fastprod.engine.build import build_metadata, build_metrics, build_network_client
 from fastprod.engine.futures import (
     BatchFuture,
     DeliveryCallback,
@@ -47,9 +48,11 @@ from fastprod.engine.futures import (
 )
 from fastprod.errors import ConfigError, KafkaTimeoutError, ProducerClosedError, WorkerLostError
 from fastprod.front import Headers, ProducerFront, check_callback, failed
+from fastprod.metrics import MetricName
 from fastprod.sharded.completion import fail_pending
 from fastprod.sharded.feeder import Feeder
 from fastprod.sharded.handle import WorkerHandle
+from fastprod.sharded.metrics import MeasuredMetric, gather
 from fastprod.sharded.messages import Flush, Snapshot
 from fastprod.sharded.reports import ReportsReader
 from fastprod.sharded.supervisor import Supervisor
@@ -101,8 +104,11 @@ class ShardedProducer(ProducerFront):
         worker_config["buffer.memory"] = 2 * ring_bytes
 
         self._metadata = build_metadata(cfg)
+        # the parent's own metrics: its metadata connections and its calls
+        self._producer_metrics = build_metrics(cfg)
         self._client = build_network_client(cfg, self._metadata, self._metadata,
-                                            client_id=f"{cfg.client_id}-metadata")
+                                            client_id=f"{cfg.client_id}-metadata",
+                                            metrics=self._producer_metrics)
         try:
             self._supervisor = Supervisor(count, ring_bytes, worker_config, self.client_id,
                                           multiprocessing.get_context(start_method),
@@ -234,8 +240,18 @@ class ShardedProducer(ProducerFront):
     def _sticky_partition(self, topic: str, snapshot: ClusterSnapshot, size: int) -> int:
         return self._feeder.sticky_partition(topic, snapshot, size)
 
-    # ---- flush and close --------------------------------------------------------------------
+    # ---- metrics, flush and close -----------------------------------------------------------
 
+    def metrics(self, timeout: float = 10.0) -> dict[MetricName, MeasuredMetric]:
+        """Producer's metrics, gathered from the workers (fastprod/sharded/metrics.py):
+        each worker's tagged worker=N, and their totals under the plain names. Values
+        are measured at this call (each worker is asked, within ``timeout`` s)."""
+        if self._closed and self._stop.is_set():
+            return {}
+        return gather(self._producer_metrics.metrics.metrics(), self._workers,
+                      self.client_id, timeout)
+
+    @timed("flush")
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every record sent before this call is delivered or failed. After
         close() it returns at once: close resolved every future."""
@@ -328,6 +344,7 @@ class ShardedProducer(ProducerFront):
                 thread.join(5)
         self._client.close()
         self._supervisor.close()
+        self._producer_metrics.metrics.close()
 
     def __enter__(self) -> ShardedProducer:
         return self

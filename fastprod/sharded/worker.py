@@ -189,8 +189,14 @@ class Worker:
     def _ping(self, argument: Any) -> Any:
         return argument
 
+    def _metrics(self, argument: Any) -> list[list[Any]]:
+        """[name, group, description, tags, value] of every metric of this worker."""
+        return [[n.name, n.group, n.description, n.tags, m.value()]
+                for n, m in self.engine.metrics.metrics.metrics().items()]
+
     # What the parent can ask (messages.Ask): name -> method(self, argument) -> answer
-    QUESTIONS: dict[str, Callable[[Any, Any], Any]] = {"status": _status, "ping": _ping}
+    QUESTIONS: dict[str, Callable[[Any, Any], Any]] = {
+        "status": _status, "ping": _ping, "metrics": _metrics}
 
     def _answer(self, ask: Ask) -> None:
         handler = self.QUESTIONS.get(ask.question)

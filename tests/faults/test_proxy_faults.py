@@ -230,6 +230,39 @@ def test_epoch_bump_does_not_rewrite_batches_already_written(proxied_kafka, capl
     check_exactly_once_in_order("retry after an epoch bump", records, expected, metas)
 
 
+@pytest.mark.parametrize("kind", ["producer", "sharded"])
+def test_retries_are_counted(proxied_kafka, kind):
+    """The answer to the first produce request is lost and the connection dropped: its
+    batch (one send_batch of 5 records) is retried once and written, so
+    record-retry-total is 5 and record-send-total 10 (Java counts each attempt), for
+    the producer and for the topic; nothing failed."""
+    from fastprod import ShardedProducer
+
+    kafka, proxy = proxied_kafka
+    topic = unique_topic(f"proxy-metrics-{kind}")
+    kafka.create_topic(topic, partitions=1, replication_factor=1)
+    settle(proxy.address, topic, 1)
+    config = {"bootstrap.servers": proxy.address, "linger.ms": 0,
+              "retry.backoff.ms": 50, "retry.backoff.max.ms": 50}
+    p = Producer(config) if kind == "producer" else ShardedProducer(config, workers=1)
+    try:
+        p.partitions_for(topic)
+        fault = proxy.arm(faultproxy.Fault(faultproxy.DROP_RESPONSE, swallow_ms=200))
+        future = p.send_batch(topic, [b"m%d" % i for i in range(5)], partition=0)
+        assert fault.fired.wait(20), "the answer was not dropped"
+        proxy.disarm()
+        assert not future.errors(timeout=30)
+        by_name = {(n.name, n.tags.get("topic")): m.value() for n, m in p.metrics().items()
+                   if set(n.tags) <= {"client-id", "topic"}}
+    finally:
+        proxy.disarm()
+        p.close(timeout=10)
+    assert by_name[("record-retry-total", None)] == 5
+    assert by_name[("record-retry-total", topic)] == 5
+    assert by_name[("record-send-total", None)] == 10
+    assert by_name[("record-error-total", None)] == 0
+
+
 class ScenarioError(RuntimeError):
     """The fault did not set up the situation the test is about (timing): a broken
     test setup, told apart from the AssertionError of the behaviour under test (and
