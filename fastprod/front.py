@@ -24,7 +24,7 @@ from fastprod.errors import (
     RecordTooLargeError,
 )
 from fastprod.kernels import max_bytes_len, split_by_key_partition
-from fastprod.interceptors import Interceptors
+from fastprod.interceptors import Interceptors, ProducerRecord
 from fastprod.partitioners import PartitionerConfig, record_partition, resolve_partitioner
 from fastprod.serializers import is_bytes_passthrough, resolve_serializer
 
@@ -32,7 +32,7 @@ from fastprod.serializers import is_bytes_passthrough, resolve_serializer
 # key length, header count): its share towards the sticky partition's switch
 _RECORD_OVERHEAD = 12
 
-log = logging.getLogger("fastprod")
+log = logging.getLogger("fastprod.producer")
 
 Headers = Sequence[tuple[str, "bytes | None"]] | Mapping[str, "bytes | None"]
 
@@ -91,6 +91,16 @@ class ProducerFront:
         limit = min(self._max_request_size, self._buffer_memory)
         return RecordTooLargeError(f"the record is {size} bytes when serialized, which is "
                                    f"larger than {limit}, the value of {which}")
+
+    def _intercept(self, topic: str, value: Any, key: Any, partition: int | None,
+                   timestamp: int | None, headers: Any, on_delivery: Any) -> tuple:
+        """interceptor.classes: each on_send may replace the record (before it is
+        serialized and partitioned, as in Java), and on_acknowledgement runs before the
+        caller's on_delivery. The record's fields and the callback to use."""
+        assert self._interceptors is not None
+        record = self._interceptors.on_send(
+            ProducerRecord(topic, value, key, partition, timestamp, headers))
+        return (*record, self._interceptors.wrap_callback(on_delivery))
 
     def _prepare_batch(self, topic: str, values: Sequence[Any], keys: Sequence[Any] | None,
                        partition: int | None, timestamp: int | None, now_ms: int,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, NamedTuple
 
-log = logging.getLogger("fastprod")
+log = logging.getLogger("fastprod.interceptors")
 
 
 class ProducerRecord(NamedTuple):
@@ -38,6 +38,7 @@ class Interceptors:
         self._on_ack = [i.on_acknowledgement for i in interceptors
                         if hasattr(i, "on_acknowledgement")]
         self._all = interceptors
+        self._failing: set[tuple[int, str]] = set()  # (interceptor, phase) logged once
 
     @classmethod
     def from_config(cls, specs: tuple[Any, ...], configs: dict[str, Any]) -> "Interceptors | None":
@@ -61,7 +62,7 @@ class Interceptors:
             try:
                 record = fn(record)
             except Exception:
-                log.exception("interceptor on_send %r raised; record kept as it was", fn)
+                self._raised(fn, "on_send", "; the record goes on as it was")
         return record
 
     def wrap_callback(self, on_delivery: Callable | None) -> Callable:
@@ -71,10 +72,21 @@ class Interceptors:
                 try:
                     fn(metadata, error)
                 except Exception:
-                    log.exception("interceptor on_acknowledgement %r raised", fn)
+                    self._raised(fn, "on_acknowledgement", "")
             if on_delivery is not None:
                 on_delivery(metadata, error)
         return callback
+
+    def _raised(self, fn: Callable, phase: str, consequence: str) -> None:
+        """Log the first exception of each interceptor method with its traceback, the
+        later ones at DEBUG: a broken interceptor must not flood the log per record."""
+        key = (id(fn.__self__) if hasattr(fn, "__self__") else id(fn), phase)
+        if key in self._failing:
+            log.debug("interceptor %s %r raised again", phase, fn, exc_info=True)
+            return
+        self._failing.add(key)
+        log.exception("interceptor %s %r raised%s (logged once; later ones at DEBUG)",
+                      phase, fn, consequence)
 
     def close(self) -> None:
         for interceptor in self._all:

@@ -37,11 +37,10 @@ from fastprod.errors import (
     KafkaTimeoutError,
     ProducerClosedError,
 )
-from fastprod.interceptors import ProducerRecord
 from fastprod.metrics import KafkaMetric, MetricName
 from fastprod.partitioners import record_partition, uses_on_new_batch
 
-log = logging.getLogger("fastprod")
+log = logging.getLogger("fastprod.producer")
 
 
 # Producers not closed yet. The sender is a daemon thread (a forgotten producer must not
@@ -120,10 +119,8 @@ class Producer(ProducerFront):
             raise ProducerClosedError("cannot send: the producer is closed")
         check_callback(on_delivery, "on_delivery")  # before interceptors wrap it
         if self._interceptors is not None:
-            record = self._interceptors.on_send(
-                ProducerRecord(topic, value, key, partition, timestamp, headers))
-            topic, value, key, partition, timestamp, headers = record
-            on_delivery = self._interceptors.wrap_callback(on_delivery)
+            topic, value, key, partition, timestamp, headers, on_delivery = self._intercept(
+                topic, value, key, partition, timestamp, headers, on_delivery)
         now_ms = monotonic_ms()
         key_bytes, value_bytes, headers, timestamp, snapshot, p, remaining_ms = self._prepare(
             topic, value, key, partition, timestamp, headers, now_ms)

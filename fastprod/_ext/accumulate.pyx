@@ -54,7 +54,7 @@ from collections import namedtuple
 from fastprod._ext.batch import set_producer_state as _restamp
 from fastprod.errors import KafkaTimeoutError
 
-log = logging.getLogger("fastprod.engine")
+log = logging.getLogger("fastprod.accumulator")
 
 cdef enum:
     NO_TIMESTAMP = -1

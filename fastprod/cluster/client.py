@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from fastprod.engine.seams import ClusterView, MetadataFetcher
 from fastprod.protocol.messages.metadata import MetadataRequest, MetadataRequestTopic
 
-log = logging.getLogger("fastprod.cluster")
+log = logging.getLogger("fastprod.network")
 
 METADATA_KEY = MetadataRequest.API_KEY
 _SETTING_UP = (State.CONNECTING, State.NEGOTIATING)

@@ -22,7 +22,7 @@ from fastprod._version import __version__
 from fastprod.errors import MalformedResponseError, NetworkError, ProtocolError
 from fastprod.protocol.messages.api_versions import ApiVersionsRequest
 
-log = logging.getLogger("fastprod.cluster")
+log = logging.getLogger("fastprod.network")
 
 _SIZE = struct.Struct(">i")
 # Largest response frame we accept; a bad size prefix must not make us allocate GiBs.

@@ -25,7 +25,7 @@ from fastprod.clock import Clock, monotonic_ms
 from fastprod.cluster.snapshot import ClusterSnapshot, Node, PartitionInfo
 from fastprod.errors import KafkaError, KafkaTimeoutError, error_for_code
 
-log = logging.getLogger("fastprod.cluster")
+log = logging.getLogger("fastprod.metadata")
 
 _UNKNOWN_TOPIC_OR_PARTITION = 3
 _LEADER_NOT_AVAILABLE = 5

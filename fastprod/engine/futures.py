@@ -23,7 +23,7 @@ from fastprod._ext.accumulate import (
 )
 from fastprod.errors import KafkaTimeoutError
 
-log = logging.getLogger("fastprod")
+log = logging.getLogger("fastprod.futures")
 
 __all__ = ["BatchFuture", "DeliveryCallback", "ProduceRequestResult", "RecordFuture",
            "RecordMetadata", "failed_future"]

@@ -44,7 +44,7 @@ from fastprod.protocol.messages.produce import (
     TopicProduceData,
 )
 
-log = logging.getLogger("fastprod.engine")
+log = logging.getLogger("fastprod.sender")
 
 PRODUCE_KEY = ProduceRequest.API_KEY
 INIT_PRODUCER_ID_KEY = InitProducerIdRequest.API_KEY

@@ -58,7 +58,7 @@ from fastprod.errors import (
 )
 from fastprod.protocol.messages.init_producer_id import InitProducerIdRequest
 
-log = logging.getLogger("fastprod.engine")
+log = logging.getLogger("fastprod.transactions")
 
 TP = tuple[str, int]
 _SEQUENCE_MODULUS = 2**31

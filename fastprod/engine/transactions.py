@@ -43,7 +43,7 @@ from fastprod.protocol.messages.txn_offset_commit import (
 if TYPE_CHECKING:
     from fastprod.engine.transaction_manager import TransactionManager
 
-log = logging.getLogger("fastprod.engine")
+log = logging.getLogger("fastprod.transactions")
 
 # Max versions for a transactions-v1 client (see the module docstring).
 PRODUCE_MAX_VERSION_V1 = 11

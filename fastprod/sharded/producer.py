@@ -90,8 +90,6 @@ class ShardedProducer(ProducerFront):
         if type(count) is not int or count < 1:
             raise ConfigError(f"workers must be a positive int, not {workers!r}")
         self._setup_front(cfg)
-        if self._interceptors is not None:
-            raise ConfigError("interceptor.classes is not supported by ShardedProducer yet")
         ring_bytes = max(_MIN_RING_BYTES, _next_pow2(cfg.buffer_memory // count))
         self._buffer_memory = ring_bytes - 64  # one record must fit a ring
         self._closed = False
@@ -133,7 +131,9 @@ class ShardedProducer(ProducerFront):
             ignore_keys=self._partitioner_config.ignore_keys,
             sticky_batch_size=self._feeder.batch_size)
         self._metadata.listeners.append(self._send_path.set_snapshot)
-        self.send = self._send_path.send  # type: ignore[method-assign]
+        # Interceptors see every record: they take the Python path.
+        if self._interceptors is None:
+            self.send = self._send_path.send  # type: ignore[method-assign]
         self._metadata_thread = threading.Thread(target=self._run_metadata, daemon=True,
                                                  name=f"fastprod-metadata-{self.client_id}")
         self._metadata_thread.start()
@@ -160,7 +160,10 @@ class ShardedProducer(ProducerFront):
               on_delivery: DeliveryCallback | None = None) -> RecordFuture:
         if self._closed:
             raise ProducerClosedError("cannot send: the producer is closed")
-        check_callback(on_delivery, "on_delivery")
+        check_callback(on_delivery, "on_delivery")  # before interceptors wrap it
+        if self._interceptors is not None:  # (on_acknowledgement: on the reports thread)
+            topic, value, key, partition, timestamp, headers, on_delivery = self._intercept(
+                topic, value, key, partition, timestamp, headers, on_delivery)
         key_bytes, value_bytes, headers, timestamp, snapshot, p, remaining_ms = \
             self._prepare(topic, value, key, partition, timestamp, headers, monotonic_ms())
         too_large = self._record_too_large(key_bytes, value_bytes, headers)
@@ -345,6 +348,8 @@ class ShardedProducer(ProducerFront):
         self._client.close()
         self._supervisor.close()
         self._producer_metrics.metrics.close()
+        if self._interceptors is not None:
+            self._interceptors.close()
 
     def __enter__(self) -> ShardedProducer:
         return self

@@ -156,7 +156,7 @@ def test_a_raising_callback_does_not_stop_the_others(caplog):
 
     future.add_done_callback(boom)
     future.add_done_callback(calls.append)
-    with caplog.at_level(logging.ERROR, logger="fastprod.engine"):
+    with caplog.at_level(logging.ERROR, logger="fastprod"):
         only_batch(acc).complete(0, -1)
     assert calls == [future]
     assert "boom" in caplog.text
