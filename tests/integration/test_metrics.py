@@ -105,3 +105,23 @@ def test_errors_are_counted(kafka, kind):
     assert m[("producer-metrics", "record-error-total")] == 1
     assert m[("producer-metrics", "record-send-total")] == 2  # each attempt counts
     assert m[("producer-metrics", "record-retry-total")] == 0
+
+
+def test_transaction_calls_are_timed(kafka):
+    """txn-*-time-ns-total add up the time of each call; one that was not made is 0."""
+    topic = unique_topic("metrics-txn")
+    kafka.create_topic(topic)
+    settle(kafka.bootstrap_servers, topic, 1)
+    with Producer({"bootstrap.servers": kafka.bootstrap_servers,
+                   "transactional.id": unique_topic("metrics-txn-id")}) as p:
+        p.init_transactions()
+        p.begin_transaction()
+        p.send(topic, b"in a transaction")
+        p.commit_transaction()
+        m = totals(p)
+    assert m[("producer-metrics", "txn-init-time-ns-total")] > 0
+    assert m[("producer-metrics", "txn-begin-time-ns-total")] > 0
+    assert m[("producer-metrics", "txn-commit-time-ns-total")] > 0
+    assert m[("producer-metrics", "txn-abort-time-ns-total")] == 0
+    assert m[("producer-metrics", "flush-time-ns-total")] == 0
+    assert m[("producer-metrics", "record-send-total")] == 1
