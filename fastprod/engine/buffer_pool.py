@@ -16,12 +16,14 @@ import threading
 import time
 from typing import Callable
 
+from fastprod.clock import Clock, monotonic_ms
 from fastprod.errors import BufferFullError, RecordTooLargeError
 
 
 class BufferPool:
-    def __init__(self, total_memory: int) -> None:
+    def __init__(self, total_memory: int, clock: Clock = monotonic_ms) -> None:
         self.total_memory = total_memory
+        self.clock = clock  # max.block.ms runs on it
         # Called when a thread starts to wait for memory: the engine wakes its sender
         # there, so that what is queued goes out and frees memory even when the waiting
         # thread (a send_batch filling batch after batch) has not woken it yet.
@@ -60,11 +62,11 @@ class BufferPool:
             self._waiters.append(me)
             if self.on_wait is not None:
                 self.on_wait()
-            deadline = time.monotonic() + max_block_ms / 1000.0
+            deadline_ms = self.clock() + max_block_ms
             started_ns = time.perf_counter_ns()
             try:
                 while self._waiters[0] is not me or self._available < size:
-                    remaining = deadline - time.monotonic()
+                    remaining = (deadline_ms - self.clock()) / 1000.0
                     if remaining <= 0:
                         raise BufferFullError(
                             f"failed to allocate {size} bytes within max.block.ms "

@@ -72,6 +72,23 @@ def test_allocate_blocks_until_max_block_ms_then_raises():
     assert pool.queued == 0 and pool.available_memory == 20
 
 
+def test_max_block_ms_runs_on_the_pools_clock():
+    """A fake clock that jumps 10 s ahead when read makes a 5 s max.block.ms pass at
+    the first look, without the test waiting 5 s."""
+    now = [0]
+
+    def clock() -> int:
+        now[0] += 10_000
+        return now[0]
+
+    pool = BufferPool(100, clock)
+    pool.allocate(80, 0)
+    start = time.monotonic()
+    with pytest.raises(BufferFullError, match="5000 ms"):
+        pool.allocate(50, 5000)
+    assert time.monotonic() - start < 1.0
+
+
 def test_max_block_ms_zero_fails_at_once_when_full():
     pool = BufferPool(100)
     pool.allocate(100, 0)
