@@ -6,6 +6,7 @@ from fastprod.metrics.core import (
     CumulativeSum,
     KafkaMetric,
     Max,
+    Metric,
     MetricConfig,
     MetricName,
     Metrics,
@@ -17,6 +18,6 @@ from fastprod.metrics.core import (
     WindowedSum,
 )
 
-__all__ = ["Avg", "CumulativeCount", "CumulativeSum", "KafkaMetric", "Max", "MetricConfig",
+__all__ = ["Avg", "CumulativeCount", "CumulativeSum", "KafkaMetric", "Max", "Metric", "MetricConfig",
            "MetricName", "Metrics", "MetricsReporter", "Rate", "Sensor", "Value",
            "WindowedCount", "WindowedSum"]

@@ -266,7 +266,26 @@ class Rate:
 
 # ---- metrics and sensors -----------------------------------------------------------------
 
-class KafkaMetric:
+class Metric:
+    """What metrics() maps each MetricName to: ``metric_name()`` and ``value()``."""
+
+    _name: MetricName
+
+    def metric_name(self) -> MetricName:
+        return self._name
+
+    @property
+    def name(self) -> MetricName:
+        return self._name
+
+    def value(self) -> float:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._name!r} = {self.value()}>"
+
+
+class KafkaMetric(Metric):
     """One named metric: a statistic of a sensor, or a gauge (a function of the time)."""
 
     def __init__(self, metric_name: MetricName, stat: Stat | None, config: MetricConfig,
@@ -279,13 +298,6 @@ class KafkaMetric:
         self._clock = clock
         self._lock = lock
 
-    def metric_name(self) -> MetricName:
-        return self._name
-
-    @property
-    def name(self) -> MetricName:
-        return self._name
-
     def value(self) -> float:
         now_ms = self._clock()
         if self._gauge is not None:
@@ -293,9 +305,6 @@ class KafkaMetric:
         assert self._stat is not None
         with self._lock:
             return float(self._stat.measure(self._config, now_ms))
-
-    def __repr__(self) -> str:
-        return f"<KafkaMetric {self._name!r} = {self.value()}>"
 
 
 class Sensor:

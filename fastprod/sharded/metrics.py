@@ -11,35 +11,23 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from fastprod.metrics import KafkaMetric, MetricName
+from fastprod.metrics import KafkaMetric, Metric, MetricName
 from fastprod.sharded.handle import WorkerHandle
 
 _LARGEST = ("-max", "metadata-age")
 _MEAN = ("-avg", "-ratio", "compression-rate")
 
 
-class MeasuredMetric:
+class MeasuredMetric(Metric):
     """A metric's value as measured when metrics() was called (a worker's metrics are
     read by asking it, so they are not live as Producer's are)."""
-
-    __slots__ = ("_name", "_value")
 
     def __init__(self, metric_name: MetricName, value: float) -> None:
         self._name = metric_name
         self._value = value
 
-    def metric_name(self) -> MetricName:
-        return self._name
-
-    @property
-    def name(self) -> MetricName:
-        return self._name
-
     def value(self) -> float:
         return self._value
-
-    def __repr__(self) -> str:
-        return f"<MeasuredMetric {self._name!r} = {self._value}>"
 
 
 def gather(own: dict[MetricName, KafkaMetric], handles: list[WorkerHandle], client_id: str,
