@@ -180,7 +180,7 @@ class NetworkClient:
             self._close(conn, now_ms, exc)
             return
         if self.metrics is not None:
-            self.metrics.request_sent(node_id, conn.bytes_queued - queued, now_ms)
+            self.metrics.request_sent(node_id, conn.bytes_queued - queued)
         self._update_interest(conn)
 
     def least_loaded_node(self, now_ms: int) -> Node | None:
@@ -217,7 +217,7 @@ class NetworkClient:
             self._polling = False
         now_ms = self.clock()
         if self.metrics is not None:
-            self.metrics.io_wait.record(time.perf_counter_ns() - started_ns, now_ms)
+            self.metrics.waited(time.perf_counter_ns() - started_ns, now_ms)
         completed: list[tuple] = []
         for key, mask in events:
             conn = key.data
@@ -256,7 +256,7 @@ class NetworkClient:
                 for request, response in conn.read(now_ms):
                     if self.metrics is not None:
                         self.metrics.response_received(conn.node_id,
-                                                       conn.bytes_received - received, now_ms)
+                                                       conn.bytes_received - received)
                         received = conn.bytes_received
                     if request.handler is conn._on_api_versions:
                         conn._on_api_versions(response, None)

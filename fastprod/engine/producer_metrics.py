@@ -3,8 +3,9 @@
 Names, groups and tags are Java's (SenderMetricsRegistry, Selector, BufferPool,
 KafkaProducer): group ``producer-metrics`` with tag client-id; ``producer-topic-metrics``
 adds topic; ``producer-node-metrics`` adds node-id ("node-1"). Nothing is recorded per
-record: a produce request's batches are summed in one pass and recorded with
-Sensor.record_many, so the C send paths stay as they are.
+record: a produce request's batches are summed in one pass, added to tallies that the
+registry folds into the sensors (Sensor.record_many) every ~100 ms and before a read,
+so the C send paths stay as they are and a request costs the sender a few additions.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from fastprod.metrics import Avg, CumulativeSum, Max, MetricName, Metrics, Rate, Sensor
+from fastprod.metrics import Avg, CumulativeSum, Max, MetricName, Metrics, Rate, Sensor, Tally
 
 GROUP = "producer-metrics"
 TOPIC_GROUP = "producer-topic-metrics"
@@ -89,7 +90,15 @@ class ProducerMetrics:
             max=("produce-throttle-time-max", "The maximum time in ms a request was "
                                               "throttled by a broker."))
         self._topics: dict[str, tuple[Sensor, Sensor, Sensor, Sensor, Sensor]] = {}
-        self._nodes: dict[int, Sensor] = {}
+        tally = metrics.tally
+        self._batch_sizes = tally(self.batch_size)
+        self._compression = tally(self.compression)
+        self._queue_times = tally(self.queue_time)
+        self._record_sizes = tally(self.record_size)
+        self._records_per_request = tally(self.records_per_request)
+        self._throttles = tally(self.throttle)
+        self._latencies: dict[int, Tally] = {}
+        self._topic_tallies: dict[str, tuple[Tally, Tally, Tally]] = {}
         # KafkaProducer's own: how long its blocking calls took, in ns, summed
         self.call_time = {op: metrics.sensor(f"{op}-time").add(self.name(
             f"{op}-time-ns-total", f"Total time in ns the producer spent in {what}."),
@@ -126,6 +135,9 @@ class ProducerMetrics:
                                lambda now_ms: value())
 
     # ---- recording ------------------------------------------------------------------------
+    # The sender thread adds to tallies (metrics.core.Tally) and the registry folds them
+    # into the sensors; see Tally for why. Rare events (retries, errors, splits) and the
+    # user threads' records go straight to their sensors.
 
     def record_request(self, batches: Iterable[Any], now_ms: int) -> None:
         """A produce request is sent with ``batches`` (each counts once per attempt, as
@@ -136,7 +148,8 @@ class ProducerMetrics:
         for batch in batches:
             count = batch.record_count
             size = len(batch.records())
-            written = batch.builder.size_in_bytes
+            builder = batch.builder
+            written = builder.size_in_bytes
             ratio = size / written if written else 1.0
             queued = now_ms - batch.created_ms if batch.drained_ms < 0 else \
                 batch.drained_ms - batch.created_ms
@@ -149,7 +162,7 @@ class ProducerMetrics:
                 size_max = size
             if queued > queue_max:
                 queue_max = queued
-            largest = batch.builder.max_record_size
+            largest = builder.max_record_size
             if largest > rec_max:
                 rec_max = largest
             t = per_topic.get(batch.topic)
@@ -162,16 +175,29 @@ class ProducerMetrics:
                 t[3] += 1
         if not n:
             return
-        self.batch_size.record_many(size_sum, n, size_max, now_ms)
-        self.compression.record_many(ratio_sum, n, ratio_sum / n, now_ms)
-        self.queue_time.record_many(queue_sum, n, queue_max, now_ms)
-        self.record_size.record_many(rec_max * n, n, rec_max, now_ms)
-        self.records_per_request.record(records, now_ms)
-        for topic, (count, size, ratio, batches_n) in per_topic.items():
-            sends, byte_sensor, compression, _, _ = self._topic(topic)
-            sends.record(count, now_ms)
-            byte_sensor.record(size, now_ms)
-            compression.record_many(ratio, int(batches_n), ratio / batches_n, now_ms)
+        self._batch_sizes.add_many(size_sum, n, size_max)
+        self._compression.add_many(ratio_sum, n, ratio_sum / n)
+        self._queue_times.add_many(queue_sum, n, queue_max)
+        self._record_sizes.add_many(rec_max * n, n, rec_max)
+        self._records_per_request.add(records)
+        for topic, (t_records, t_bytes, t_ratios, t_batches) in per_topic.items():
+            tallies = self._topic_tallies.get(topic)
+            if tallies is None:
+                tallies = self._topic_tallies[topic] = self._new_topic_tallies(topic)
+            tallies[0].add(t_records)
+            tallies[1].add(t_bytes)
+            tallies[2].add_many(t_ratios, int(t_batches), t_ratios / t_batches)
+
+    def record_answer(self, node_id: int, latency_ms: float, throttle_ms: int | None) -> None:
+        """A produce request to ``node_id`` was answered after ``latency_ms`` (or failed:
+        ``throttle_ms`` None)."""
+        tally = self._latencies.get(node_id)
+        if tally is None:
+            tally = self._latencies[node_id] = self.metrics.tally(
+                self.request_time, self._node_latency(node_id))
+        tally.add(latency_ms)
+        if throttle_ms is not None:
+            self._throttles.add(throttle_ms)
 
     def record_retries(self, topic: str, count: int, now_ms: int) -> None:
         self.retries.record(count, now_ms)
@@ -181,16 +207,16 @@ class ProducerMetrics:
         self.errors.record(count, now_ms)
         self._topic(topic)[4].record(count, now_ms)
 
-    def record_latency(self, node_id: int, latency_ms: float, now_ms: int) -> None:
-        self.request_time.record(latency_ms, now_ms)
-        sensor = self._nodes.get(node_id)
-        if sensor is None:
-            tags = {"node-id": f"node-{node_id}"}
-            sensor = self._nodes[node_id] = self._sensor(
-                f"node-{node_id}.latency", group=NODE_GROUP, tags=tags,
-                avg=("request-latency-avg", "The average request latency in ms."),
-                max=("request-latency-max", "The maximum request latency in ms."))
-        sensor.record(latency_ms, now_ms)
+    def _node_latency(self, node_id: int) -> Sensor:
+        return self._sensor(
+            f"node-{node_id}.latency", group=NODE_GROUP, tags={"node-id": f"node-{node_id}"},
+            avg=("request-latency-avg", "The average request latency in ms."),
+            max=("request-latency-max", "The maximum request latency in ms."))
+
+    def _new_topic_tallies(self, topic: str) -> tuple[Tally, Tally, Tally]:
+        sends, byte_sensor, compression, _, _ = self._topic(topic)
+        tally = self.metrics.tally
+        return tally(sends), tally(byte_sensor), tally(compression)
 
     def _topic(self, topic: str) -> tuple[Sensor, Sensor, Sensor, Sensor, Sensor]:
         sensors = self._topics.get(topic)
@@ -238,8 +264,9 @@ class NetworkMetrics:
                                              "waiting."), TimeRatio())
         io_wait.add(pm.name("io-wait-time-ns-total", "The total time the I/O thread spent "
                                                      "waiting, in ns."), CumulativeSum())
-        self.io_wait = io_wait
+        self._io_wait = pm.metrics.tally(io_wait)
         self._nodes: dict[int, tuple[Sensor, Sensor, Sensor, Sensor]] = {}
+        self._tallies: dict[int, tuple[Tally, Tally]] = {}
 
     def node(self, node_id: int) -> tuple[Sensor, Sensor, Sensor, Sensor]:
         sensors = self._nodes.get(node_id)
@@ -260,19 +287,32 @@ class NetworkMetrics:
                   meter=("response", "responses received", True)))
         return sensors
 
-    def request_sent(self, node_id: int, size: int, now_ms: int) -> None:
-        self.sent.record(size, now_ms)
-        self.requests.record(size, now_ms)
-        node = self.node(node_id)
-        node[0].record(size, now_ms)
-        node[1].record(size, now_ms)
+    def request_sent(self, node_id: int, size: int) -> None:
+        tallies = self._tallies.get(node_id)
+        if tallies is None:
+            tallies = self._new_tallies(node_id)
+        tallies[0].add(size)
 
-    def response_received(self, node_id: int, size: int, now_ms: int) -> None:
-        self.received.record(size, now_ms)
-        self.responses.record(size, now_ms)
-        node = self.node(node_id)
-        node[2].record(size, now_ms)
-        node[3].record(size, now_ms)
+    def response_received(self, node_id: int, size: int) -> None:
+        tallies = self._tallies.get(node_id)
+        if tallies is None:
+            tallies = self._new_tallies(node_id)
+        tallies[1].add(size)
+
+    def waited(self, ns: int, now_ms: int) -> None:
+        """The I/O thread waited ``ns`` in select; once a round, so the round's folding
+        is done here too."""
+        self._io_wait.add(ns)
+        self.pm.metrics.maybe_fold(now_ms)
+
+    def _new_tallies(self, node_id: int) -> tuple[Tally, Tally]:
+        # a request's size counts in four sensors, an answer's in four: one tally each
+        bytes_sent, requests, bytes_received, responses = self.node(node_id)
+        tally = self.pm.metrics.tally
+        tallies = self._tallies[node_id] = (
+            tally(self.sent, self.requests, bytes_sent, requests),
+            tally(self.received, self.responses, bytes_received, responses))
+        return tallies
 
 
 class TimeRatio(Rate):

@@ -307,10 +307,8 @@ class Sender:
 
         def on_response(response, error) -> None:
             if metrics is not None:
-                answered_ms = self.clock()
-                metrics.record_latency(node_id, answered_ms - now_ms, answered_ms)
-                if response is not None:
-                    metrics.throttle.record(response.throttle_time_ms, answered_ms)
+                metrics.record_answer(node_id, self.clock() - now_ms, None if response is None
+                                      else response.throttle_time_ms)
             self._handle_produce_response(node_id, by_tp, ids, response, error)
 
         self.client.send(node_id, PRODUCE_KEY, request, on_response, now_ms,

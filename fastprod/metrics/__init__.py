@@ -13,11 +13,12 @@ from fastprod.metrics.core import (
     MetricsReporter,
     Rate,
     Sensor,
+    Tally,
     Value,
     WindowedCount,
     WindowedSum,
 )
 
 __all__ = ["Avg", "CumulativeCount", "CumulativeSum", "KafkaMetric", "Max", "Metric", "MetricConfig",
-           "MetricName", "Metrics", "MetricsReporter", "Rate", "Sensor", "Value",
+           "MetricName", "Metrics", "MetricsReporter", "Rate", "Sensor", "Tally", "Value",
            "WindowedCount", "WindowedSum"]

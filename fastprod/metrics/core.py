@@ -21,6 +21,8 @@ from fastprod.clock import monotonic_ms
 
 log = logging.getLogger("fastprod.metrics")
 
+FOLD_INTERVAL_MS = 100  # how stale a rate's window may be: 0.3% of the default 30 s
+
 
 class MetricName:
     """A metric's identity: name, group and tags (the description is not part of it),
@@ -290,8 +292,9 @@ class KafkaMetric(Metric):
 
     def __init__(self, metric_name: MetricName, stat: Stat | None, config: MetricConfig,
                  clock: Callable[[], int], lock: Any, gauge: Callable[[int], float] | None
-                 = None) -> None:
+                 = None, refresh: Callable[[int], None] | None = None) -> None:
         self._name = metric_name
+        self._refresh = refresh  # folds the registry's tallies before a stat is read
         self._stat = stat
         self._gauge = gauge
         self._config = config
@@ -303,8 +306,63 @@ class KafkaMetric(Metric):
         if self._gauge is not None:
             return float(self._gauge(now_ms))
         assert self._stat is not None
+        if self._refresh is not None:
+            self._refresh(now_ms)
         with self._lock:
             return float(self._stat.measure(self._config, now_ms))
+
+
+class Tally:
+    """Values recorded for some sensors and not yet handed to them.
+
+    A Sensor.record takes a lock and updates every stat's window (about a microsecond
+    for a meter, an average and a max); the sender thread, which records each request
+    and answer, adds to a tally instead (a few additions) and the registry folds the
+    tallies into their sensors with one record_many each: every ~100 ms from the
+    sender's poll loop (so rates stay in the right window) and before any metric is
+    read (so a read is never stale).
+
+    Only the recording thread writes ``total`` and ``count``, and they only grow: a fold
+    on another thread reads them without a lock and hands on the difference since the
+    last fold. A value whose count is not yet visible is handed on by the next fold.
+    The fold resets ``largest``; a value being compared at that moment can count in one
+    window's max and in the next window's sum, never be dropped from both.
+    """
+
+    __slots__ = ("sensors", "total", "count", "largest", "_folded_total", "_folded_count")
+
+    def __init__(self, sensors: tuple[Sensor, ...]) -> None:
+        self.sensors = sensors
+        self.total: float = 0
+        self.count = 0
+        self.largest = float("-inf")
+        self._folded_total: float = 0
+        self._folded_count = 0
+
+    def add(self, value: float) -> None:
+        self.total += value
+        self.count += 1
+        if value > self.largest:
+            self.largest = value
+
+    def add_many(self, total: float, count: int, largest: float) -> None:
+        self.total += total
+        self.count += count
+        if largest > self.largest:
+            self.largest = largest
+
+    def fold(self, now_ms: int) -> None:
+        count = self.count
+        if count == self._folded_count:
+            return
+        total = self.total
+        largest = self.largest
+        self.largest = float("-inf")
+        for sensor in self.sensors:
+            sensor.record_many(total - self._folded_total, count - self._folded_count,
+                               largest, now_ms)
+        self._folded_total = total
+        self._folded_count = count
 
 
 class Sensor:
@@ -321,7 +379,8 @@ class Sensor:
     def add(self, metric_name: MetricName, stat: Stat) -> Sensor:
         self._stats.append(stat)
         self._registry._register(KafkaMetric(metric_name, stat, self._config,
-                                             self._clock, self._lock))
+                                             self._clock, self._lock,
+                                             refresh=self._registry.fold))
         return self
 
     def add_meter(self, rate_name: MetricName, total_name: MetricName,
@@ -377,6 +436,31 @@ class Metrics:
         self._reporters = list(reporters or [])
         for reporter in self._reporters:
             reporter.init([])
+        self._tallies: list[Tally] = []
+        self._fold_lock = threading.Lock()
+        self._next_fold_ms = 0
+
+    def tally(self, *sensors: Sensor) -> Tally:
+        """A Tally whose values go to every one of ``sensors`` (recorded the same)."""
+        tally = Tally(sensors)
+        with self._fold_lock:
+            self._tallies.append(tally)
+        return tally
+
+    def fold(self, now_ms: int | None = None) -> None:
+        """Hand every tally's values to its sensors."""
+        if now_ms is None:
+            now_ms = self.clock()
+        with self._fold_lock:  # two folds at once would hand the same values on twice
+            self._next_fold_ms = now_ms + FOLD_INTERVAL_MS
+            for tally in self._tallies:
+                tally.fold(now_ms)
+
+    def maybe_fold(self, now_ms: int) -> None:
+        """fold() if the last one is FOLD_INTERVAL_MS old: the recording thread's loop
+        calls this each round."""
+        if now_ms >= self._next_fold_ms:
+            self.fold(now_ms)
 
     def sensor(self, name: str) -> Sensor:
         """The sensor called ``name``, made on first use."""

@@ -128,3 +128,78 @@ def test_record_many_is_as_many_records():
     many.sensor("s").record_many(5, 1, 5)
     assert {n: one.metrics()[n].value() for n in names} == \
         {n: many.metrics()[n].value() for n in names}
+
+
+def _meter_avg_max(metrics: Metrics, name: str):
+    sensor = metrics.sensor(name)
+    sensor.add_meter(MetricName(f"{name}-rate", "g"), MetricName(f"{name}-total", "g"))
+    sensor.add(MetricName(f"{name}-avg", "g"), Avg())
+    sensor.add(MetricName(f"{name}-max", "g"), Max())
+    return sensor
+
+
+def _value(metrics: Metrics, name: str) -> float:
+    return metrics.metrics()[MetricName(name, "g")].value()
+
+
+def test_a_tally_reaches_its_sensors_when_a_metric_is_read():
+    metrics, clock = registry()
+    a, b = _meter_avg_max(metrics, "a"), _meter_avg_max(metrics, "b")
+    tally = metrics.tally(a, b)
+    for v in (3, 9, 6):
+        tally.add(v)
+    tally.add_many(12, 2, 7)
+    # no fold has run: reading folds first, so nothing read is stale
+    for name in ("a", "b"):
+        assert _value(metrics, f"{name}-total") == 30
+        assert _value(metrics, f"{name}-avg") == 6
+        assert _value(metrics, f"{name}-max") == 9
+    tally.add(1)
+    clock.now += 1
+    assert _value(metrics, "a-total") == 31
+    assert _value(metrics, "a-max") == 9  # same window: the max of both folds
+
+
+def test_maybe_fold_folds_at_most_every_interval():
+    from fastprod.metrics.core import FOLD_INTERVAL_MS
+
+    metrics, clock = registry(window_ms=10_000)
+    sensor = _meter_avg_max(metrics, "a")
+    total = sensor._stats[1]  # the CumulativeSum, read without the fold a read does
+    tally = metrics.tally(sensor)
+    tally.add(5)
+    metrics.maybe_fold(clock.now)
+    assert total.measure(metrics.config, clock.now) == 5
+    tally.add(5)
+    metrics.maybe_fold(clock.now + FOLD_INTERVAL_MS - 1)
+    assert total.measure(metrics.config, clock.now) == 5
+    metrics.maybe_fold(clock.now + FOLD_INTERVAL_MS)
+    assert total.measure(metrics.config, clock.now) == 10
+
+
+def test_folds_on_another_thread_lose_and_double_nothing():
+    """The sender adds while a reader folds: every value ends up counted exactly once
+    (a loop of runs: the interleavings vary)."""
+    import threading
+
+    for _ in range(20):
+        metrics, _clock = registry()
+        sensor = _meter_avg_max(metrics, "a")
+        tally = metrics.tally(sensor)
+        n = 20_000
+        done = threading.Event()
+
+        def add() -> None:
+            for i in range(n):
+                tally.add(i % 7)
+            done.set()
+
+        writer = threading.Thread(target=add)
+        writer.start()
+        while not done.is_set():
+            metrics.fold()
+        writer.join()
+        expected = sum(i % 7 for i in range(n))
+        assert _value(metrics, "a-total") == expected
+        assert _value(metrics, "a-avg") == pytest.approx(expected / n)
+        assert _value(metrics, "a-max") == 6
