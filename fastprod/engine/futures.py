@@ -157,9 +157,24 @@ class BatchFuture:
         return out  # type: ignore[return-value]
 
     def errors(self, timeout: float | None = None) -> list[tuple[int, BaseException]]:
-        """(input index, error) for every record that failed."""
+        """(input index, error) for every record that failed, in the order the records
+        were placed in batches. Costs a step per batch and per failed record: nothing
+        per delivered one, so checking every future is cheap."""
         self._wait(timeout)
-        return [(i, e) for i, _, e in self._each() if e is not None]
+        failed: list[tuple[int, BaseException]] = []
+        for result, first, indices in self._segments:
+            error, record_errors = result.error, result.record_errors
+            if error is not None:
+                if record_errors:
+                    failed.extend((i, record_errors.get(first + j, error))
+                                  for j, i in enumerate(indices))
+                else:
+                    failed.extend((i, error) for i in indices)
+            elif record_errors:  # the batch's, which may hold other callers' records
+                end = first + len(indices)
+                failed.extend((indices[rel - first], e) for rel, e in
+                              sorted(record_errors.items()) if first <= rel < end)
+        return failed
 
     def _wait(self, timeout: float | None) -> None:
         if not self._event.wait(timeout):

@@ -422,3 +422,39 @@ def test_a_batch_futures_outcome_ignores_errors_of_other_records_in_its_batch():
     future.seal()
     assert future.exception(0) is None
     assert [md.offset for md in future.result(0)] == [10, 11]
+
+
+class _Unwalkable:
+    """A segment's input positions that fail the test if anything walks them."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        raise AssertionError("a segment without errors was walked record by record")
+
+    def __getitem__(self, i):
+        raise AssertionError("a segment without errors was walked record by record")
+
+
+def test_errors_of_a_batch_future_cost_nothing_per_delivered_record():
+    from fastprod._ext.accumulate import ProduceRequestResult
+
+    n = 10_000
+    future = BatchFuture(TOPIC, None, [b"v"] * (3 * n + 2), 0, None)
+    future.expect()
+    for k in range(3):
+        result = ProduceRequestResult(TOPIC, k)
+        result.set(100 * k, -1, None)
+        future.add_completed(result, 0, _Unwalkable(n))
+    failed = ProduceRequestResult(TOPIC, 0)
+    bad = InvalidRecordError("one bad record")
+    failed.set(-1, -1, None, {1: bad})
+    future.add_completed(failed, 0, [3 * n, 3 * n + 1])
+    future.segment_done()
+    future.seal()
+    assert future.errors() == [(3 * n + 1, bad)]
+    assert future.exception() is bad
