@@ -489,8 +489,12 @@ def render(runs: list[dict], args, command: str, when: str) -> str:
         f"a fresh topic per run: {args.partitions} partitions, replication 1, deleted after the check.",
         "- Versions: " + "; ".join(f"{k} {v}" for k, v in vers.items()),
         f"- Workload: {args.records:,} records of {args.value_size}-byte values per run "
-        f"(10,000 distinct JSON-like values, about 2:1 under lz4); keyed cases use keys "
-        f"`b\"key-%d\" % (i % 10000)`; send_batch chunks of {args.chunk:,}. "
+        f"(every value distinct, JSON-like, about 2:1 under lz4: bench/data.py); keyed cases "
+        f"use a distinct 16-byte key per record; send_batch chunks of {args.chunk:,}. "
+        f"Every client checks each record's result inside the timed window as a careful "
+        f"user does: fastprod keeps each future and calls errors() (send_batch) or "
+        f"exception() (send) after flush, confluent-kafka counts errors in an on_delivery "
+        f"callback, kafka-python and aiokafka check each future. "
         f"Medians of {', '.join(f'{reps[m]} ({m})' for m in modes)} repeats, every client "
         f"in a fresh process per run, clients interleaved within each repeat.",
         "- Measured in the producing process, from the first send to the end of flush: "

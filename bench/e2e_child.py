@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import resource
 import sys
 import time
@@ -36,10 +35,9 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/, for _common
 
 from _common import confluent_produce  # noqa: E402
+from data import make_keys, make_values  # noqa: E402  (distinct values and keys)
 
 NOT_AVAILABLE = 3
-KEY_CARDINALITY = 10_000
-VALUE_POOL = 10_000
 WARMUP_RECORDS = 2_000
 
 # The settings made equal in the "equal" mode; bench/e2e.py prints them in RESULTS.md.
@@ -87,34 +85,6 @@ def settings(client: str, mode: str, compression: str) -> dict:
             cfg["compression_type"] = comp
         return cfg
     raise ValueError(f"unknown client {client!r}")
-
-
-# ---- data -----------------------------------------------------------------------------------
-
-def make_values(n: int, size: int, seed: int = 20261127) -> list[bytes]:
-    """``n`` values cycling through VALUE_POOL distinct ``size``-byte JSON-ish records.
-
-    Log-like content (field names repeat, numbers and ids vary) so lz4 has something
-    realistic to do: about 2:1 on a batch, not the 50:1 of a repeated constant.
-    """
-    rng = random.Random(seed)
-    events = [b"click", b"view", b"purchase", b"login", b"logout", b"search"]
-    letters = b"abcdefghijklmnopqrstuvwxyz0123456789"
-    pool = []
-    for i in range(VALUE_POOL):
-        head = b'{"id":%d,"user":"u%05d","event":"%s","amount":%d.%02d,"note":"' % (
-            i, rng.randrange(100_000), rng.choice(events), rng.randrange(1000),
-            rng.randrange(100))
-        pad = max(0, size - len(head) - 2)
-        body = bytes(rng.choice(letters) for _ in range(pad))
-        pool.append((head + body + b'"}')[:size] if size >= len(head) + 2
-                    else bytes(rng.choice(letters) for _ in range(size)))
-    return [pool[i % VALUE_POOL] for i in range(n)]
-
-
-def make_keys(n: int) -> list[bytes]:
-    distinct = [b"key-%d" % i for i in range(KEY_CARDINALITY)]
-    return [distinct[i % KEY_CARDINALITY] for i in range(n)]
 
 
 # ---- CPU sampling ---------------------------------------------------------------------------
@@ -203,24 +173,27 @@ def run_fastprod(spec: dict, values: list, keys: list | None, window: Window) ->
     if profiles:
         profiles[0].enable()
     window.start()
+    # as a careful user: every future kept and checked after flush, inside the window
     if batch:
         chunk = spec["chunk"]
         send_batch = p.send_batch
         if keys is None:
-            for i in range(0, n, chunk):
-                send_batch(topic, values[i:i + chunk])
+            futures = [send_batch(topic, values[i:i + chunk]) for i in range(0, n, chunk)]
         else:
-            for i in range(0, n, chunk):
-                send_batch(topic, values[i:i + chunk], keys=keys[i:i + chunk])
+            futures = [send_batch(topic, values[i:i + chunk], keys=keys[i:i + chunk])
+                       for i in range(0, n, chunk)]
+        p.flush()
+        failed = sum(len(f.errors()) for f in futures)
     else:
         send = p.send
         if keys is None:
-            for v in values:
-                send(topic, v)
+            futures = [send(topic, v) for v in values]
         else:
-            for v, k in zip(values, keys):
-                send(topic, v, key=k)
-    p.flush()
+            futures = [send(topic, v, key=k) for v, k in zip(values, keys)]
+        p.flush()
+        failed = sum(f.exception() is not None for f in futures)
+    if failed:
+        raise RuntimeError(f"fastprod: {failed} records failed")
     out = window.stop()
     if profiles:
         profiles[0].disable()
@@ -233,7 +206,14 @@ def run_fastprod(spec: dict, values: list, keys: list | None, window: Window) ->
 def run_confluent(spec: dict, values: list, keys: list | None, window: Window) -> dict:
     from confluent_kafka import Producer
 
-    p = Producer({"bootstrap.servers": spec["bootstrap"], **spec["config"]})
+    failed = []  # as a careful user: a delivery report per record, errors kept
+
+    def on_delivery(err, msg) -> None:
+        if err is not None:
+            failed.append(err)
+
+    p = Producer({"bootstrap.servers": spec["bootstrap"], "on_delivery": on_delivery,
+                  **spec["config"]})
     topic = spec["topic"]
     for i, v in enumerate(values[:WARMUP_RECORDS]):
         p.produce(spec["warmup_topic"], v, key=None if keys is None else keys[i])
@@ -245,8 +225,8 @@ def run_confluent(spec: dict, values: list, keys: list | None, window: Window) -
     buffer_full = confluent_produce(p, topic, values, keys)
     left = p.flush(120)
     out = window.stop()
-    if left:
-        raise RuntimeError(f"confluent flush left {left} records undelivered")
+    if left or failed:
+        raise RuntimeError(f"confluent: {left} records undelivered, {len(failed)} failed")
     out["buffer_full_waits"] = buffer_full
     return out
 
@@ -264,14 +244,15 @@ def run_kafka_python(spec: dict, values: list, keys: list | None, window: Window
     send = p.send
     window.start()
     if keys is None:
-        for v in values:
-            send(topic, v)
+        futures = [send(topic, v) for v in values]
     else:
-        for v, k in zip(values, keys):
-            send(topic, v, key=k)
+        futures = [send(topic, v, key=k) for v, k in zip(values, keys)]
     p.flush()
+    failed = sum(f.failed() for f in futures)
     out = window.stop()
     p.close()
+    if failed:
+        raise RuntimeError(f"kafka-python: {failed} records failed")
     return out
 
 
@@ -291,17 +272,20 @@ def run_aiokafka(spec: dict, values: list, keys: list | None, window: Window) ->
             await p.partitions_for(topic)
 
             # send() returns once the record is in a batch (it waits only while the
-            # accumulator is full) with a future we do not need: flush() waits for all.
+            # accumulator is full) with the record's future: kept and checked after
+            # flush(), as a careful user does
             send = p.send
             window.start()
             if keys is None:
-                for v in values:
-                    await send(topic, v)
+                futures = [await send(topic, v) for v in values]
             else:
-                for v, k in zip(values, keys):
-                    await send(topic, v, key=k)
+                futures = [await send(topic, v, key=k) for v, k in zip(values, keys)]
             await p.flush()
-            return window.stop()
+            failed = sum(f.exception() is not None for f in futures)
+            out = window.stop()
+            if failed:
+                raise RuntimeError(f"aiokafka: {failed} records failed")
+            return out
         finally:
             await p.stop()
 

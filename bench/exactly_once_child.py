@@ -68,22 +68,26 @@ def run_fastprod(spec: dict, values: list) -> dict:
         window = Window(spec.get("broker_pid"))
         send, send_batch = p.send, p.send_batch
         transactions = 0
+        futures = []  # as a careful user: every future checked, inside the window
         window.start()
         for start, stop in _chunks(n, spec["txn_every"] if txn else None):
             if txn:
                 p.begin_transaction()
             if batch:
-                for i in range(start, stop, chunk):
-                    send_batch(topic, values[i:min(i + chunk, stop)])
+                futures += [send_batch(topic, values[i:min(i + chunk, stop)])
+                            for i in range(start, stop, chunk)]
             else:
-                for i in range(start, stop):
-                    send(topic, values[i])
+                futures += [send(topic, values[i]) for i in range(start, stop)]
             if txn:
                 p.commit_transaction()
                 transactions += 1
         if not txn:
             p.flush()
+        failed = sum(len(f.errors()) for f in futures) if batch else \
+            sum(f.exception() is not None for f in futures)
         out = window.stop()
+        if failed:
+            raise RuntimeError(f"fastprod: {failed} records failed")
     finally:
         p.close()
     out["transactions"] = transactions
@@ -94,7 +98,14 @@ def run_confluent(spec: dict, values: list) -> dict:
     from confluent_kafka import Producer
 
     txn = spec["mode"] == "transactional"
-    p = Producer({"bootstrap.servers": spec["bootstrap"], **spec["config"]})
+    failed = []  # as a careful user: a delivery report per record, errors kept
+
+    def on_delivery(err, msg) -> None:
+        if err is not None:
+            failed.append(err)
+
+    p = Producer({"bootstrap.servers": spec["bootstrap"], "on_delivery": on_delivery,
+                  **spec["config"]})
     if txn:
         p.init_transactions(60)
         p.begin_transaction()
@@ -120,8 +131,8 @@ def run_confluent(spec: dict, values: list) -> dict:
             transactions += 1
     left = 0 if txn else p.flush(120)
     out = window.stop()
-    if left:
-        raise RuntimeError(f"confluent flush left {left} records undelivered")
+    if left or failed:
+        raise RuntimeError(f"confluent: {left} records undelivered, {len(failed)} failed")
     out["buffer_full_waits"] = buffer_full
     out["transactions"] = transactions
     return out

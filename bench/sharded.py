@@ -735,12 +735,14 @@ def render(runs: list[dict], args, command: str, when: str, failures: list = ())
         f"a fresh topic per run: {args.partitions} partitions, replication 1, deleted after "
         f"the check.",
         "- Versions: " + "; ".join(f"{k} {v}" for k, v in vers.items()),
-        f"- Workload: {records} per run, unkeyed (10,000 distinct JSON-like values: field "
-        f"names repeat, ids and numbers vary, random letters pad to size); fastprod "
-        f"clients call `send_batch(topic, values[i:i + {args.chunk}])` then `flush()`; the "
-        f"send() rows call `send(topic, v)` per record; confluent-kafka calls "
-        f"`produce(topic, v)` + `poll(0)` per record (on BufferError `poll(0.1)` and retry), "
-        f"then `flush()`. {WARMUP_NOTE} Medians of {reps} repeat(s), each client in a "
+        f"- Workload: {records} per run, unkeyed (every value distinct, JSON-like: field "
+        f"names repeat, ids and numbers vary, random letters pad to size; bench/data.py); "
+        f"fastprod clients call `send_batch(topic, values[i:i + {args.chunk}])`, then "
+        f"`flush()`, then `errors()` of every future; the send() rows call `send(topic, v)` "
+        f"per record, then `flush()`, then `exception()` of every future; confluent-kafka "
+        f"calls `produce(topic, v)` + `poll(0)` per record (on BufferError `poll(0.1)` and "
+        f"retry) with an on_delivery callback that keeps errors, then `flush()`. "
+        f"{WARMUP_NOTE} Medians of {reps} repeat(s), each client in a "
         f"fresh process per run, the client order rotated per repeat.",
         f"- Settings, the same semantics for all (CODEC = the case's codec; fastprod gets "
         f"no compression.type for none): fastprod `{json.dumps(fp_cfg)}` "

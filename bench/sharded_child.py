@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import resource
 import sys
 import threading
@@ -54,35 +53,10 @@ if str(Path(__file__).resolve().parent) not in sys.path:
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/, for _common
 
 from _common import confluent_produce  # noqa: E402
+from data import make_keys, make_values  # noqa: E402,F401  (distinct values and keys)
 
-VALUE_POOL = 10_000
 WARMUP_RECORDS = 2_000
 PROFILE_ENV = "FASTPROD_BENCH_WORKER_PROFILE"
-
-
-# ---- data -----------------------------------------------------------------------------------
-
-_LETTERS = b"abcdefghijklmnopqrstuvwxyz0123456789"
-_TO_LETTERS = bytes(_LETTERS[i % len(_LETTERS)] for i in range(256))
-
-
-def make_values(n: int, size: int, seed: int = 20261127) -> list[bytes]:
-    """``n`` values cycling through VALUE_POOL distinct ``size``-byte JSON-like records
-    (as bench/e2e_child.py: repeated field names, varying numbers and ids, random
-    letters as padding: about 2:1 under lz4 for 100-byte values)."""
-    rng = random.Random(seed)
-    events = [b"click", b"view", b"purchase", b"login", b"logout", b"search"]
-    pool = []
-    for i in range(VALUE_POOL):
-        head = b'{"id":%d,"user":"u%05d","event":"%s","amount":%d.%02d,"note":"' % (
-            i, rng.randrange(100_000), rng.choice(events), rng.randrange(1000),
-            rng.randrange(100))
-        if size >= len(head) + 2:
-            body = rng.randbytes(size - len(head) - 2).translate(_TO_LETTERS)
-            pool.append(head + body + b'"}')
-        else:
-            pool.append(rng.randbytes(size).translate(_TO_LETTERS))
-    return [pool[i % VALUE_POOL] for i in range(n)]
 
 
 # ---- CPU sampling ---------------------------------------------------------------------------
@@ -233,17 +207,21 @@ def _timed_fastprod(p, spec: dict, values: list, window: Window) -> dict:
     if profile:
         profile.caller.enable()
     window.start()
+    # as a careful user: every future kept and checked after flush, inside the window
     if spec["api"] == "batch":
         chunk = spec["chunk"]
         send_batch = p.send_batch
-        for i in range(0, n, chunk):
-            send_batch(topic, values[i:i + chunk])
+        futures = [send_batch(topic, values[i:i + chunk]) for i in range(0, n, chunk)]
+        p.flush()
+        failed = sum(len(f.errors()) for f in futures)
     else:
         send = p.send
-        for v in values:
-            send(topic, v)
-    p.flush()
+        futures = [send(topic, v) for v in values]
+        p.flush()
+        failed = sum(f.exception() is not None for f in futures)
     out = window.stop()
+    if failed:
+        raise RuntimeError(f"fastprod: {failed} records failed")
     if profile:
         profile.caller.disable()
         profile.caller.dump_stats(os.path.join(spec["profile"], "parent-caller.prof"))
@@ -302,7 +280,14 @@ def run_producer(spec: dict, values: list) -> dict:
 def run_confluent(spec: dict, values: list) -> dict:
     from confluent_kafka import Producer
 
-    p = Producer({"bootstrap.servers": spec["bootstrap"], **spec["config"]})
+    failed = []  # as a careful user: a delivery report per record, errors kept
+
+    def on_delivery(err, msg) -> None:
+        if err is not None:
+            failed.append(err)
+
+    p = Producer({"bootstrap.servers": spec["bootstrap"], "on_delivery": on_delivery,
+                  **spec["config"]})
     topic = spec["topic"]
     for v in values[:WARMUP_RECORDS]:
         p.produce(spec["warmup_topic"], v)
@@ -315,8 +300,8 @@ def run_confluent(spec: dict, values: list) -> dict:
     buffer_full = confluent_produce(p, topic, values)
     left = p.flush(120)
     out = window.stop()
-    if left:
-        raise RuntimeError(f"confluent flush left {left} records undelivered")
+    if left or failed:
+        raise RuntimeError(f"confluent: {left} records undelivered, {len(failed)} failed")
     out["buffer_full_waits"] = buffer_full
     return out
 
