@@ -453,27 +453,32 @@ class ModuleGen:
                 return [f"{self.helper('write_' + pre + 'bytes')}({out}, {expr})"]
             assert f.struct is not None
             return [f"{self.enc_name[(f.struct.name, v)]}({expr}, {out})"]
-        lines = [f"a = {expr}"]
+        # names per field: mypy gives a variable one type, and two arrays of one struct
+        # hold different element types
+        a, e_var = f"a_{f.py}", f"e_{f.py}"
+        lines = [f"{a} = {expr}"]
         body: list[str] = []
         if compact:
-            body.append(f"{self.helper('write_uvarint')}({out}, len(a) + 1)")
+            body.append(f"{self.helper('write_uvarint')}({out}, len({a}) + 1)")
         else:
-            body.append(f"{out} += {self.struct_const(['i'])}.pack(len(a))")
+            body.append(f"{out} += {self.struct_const(['i'])}.pack(len({a}))")
         e = f.elem
         if e in FIXED and e != "uuid":
             self.uses_pack = True
-            body.append(f"{out} += _pack('>%d{FIXED[e][0]}' % len(a), *a)")
+            body.append(f"{out} += _pack('>%d{FIXED[e][0]}' % len({a}), *{a})")
         elif e == "uuid":
-            body.append(f"for e in a: {out} += e.bytes")
+            body.append(f"for {e_var} in {a}: {out} += {e_var}.bytes")
         elif e in ("string", "bytes"):
-            body.append(f"for e in a: {self.helper('write_' + ('compact_' if compact else '') + e)}"
-                        f"({out}, e)")
+            body.append(f"for {e_var} in {a}: "
+                        f"{self.helper('write_' + ('compact_' if compact else '') + e)}"
+                        f"({out}, {e_var})")
         else:
             assert f.struct is not None
-            body.append(f"for e in a: {self.enc_name[(f.struct.name, v)]}(e, {out})")
+            body.append(f"for {e_var} in {a}: {self.enc_name[(f.struct.name, v)]}"
+                        f"({e_var}, {out})")
         if nullable:
             null = f"{out}.append(0)" if compact else f"{out} += b'\\xff\\xff\\xff\\xff'"
-            lines += ["if a is None:", f"    {null}", "else:"] + ["    " + b for b in body]
+            lines += [f"if {a} is None:", f"    {null}", "else:"] + ["    " + b for b in body]
         else:
             lines += body
         return lines
@@ -571,12 +576,12 @@ class ModuleGen:
                 body.append("    pos += 16")
             elif e in ("string", "bytes"):
                 r = self.helper("read_" + ("compact_" if compact else "") + e)
-                body.append(f"    e, pos = {r}({buf}, pos)")
-                body.append(f"    {target}.append(e)")
+                body.append(f"    e_{f.py}, pos = {r}({buf}, pos)")
+                body.append(f"    {target}.append(e_{f.py})")
             else:
                 assert f.struct is not None
-                body.append(f"    e, pos = {self.dec_name[(f.struct.name, v)]}({buf}, pos)")
-                body.append(f"    {target}.append(e)")
+                body.append(f"    e_{f.py}, pos = {self.dec_name[(f.struct.name, v)]}({buf}, pos)")
+                body.append(f"    {target}.append(e_{f.py})")
         if nullable:
             lines += ["if n < 0:", f"    {target} = None", "else:"] + ["    " + b for b in body]
         else:
@@ -627,8 +632,8 @@ class ModuleGen:
                 lines.append("else:")
                 lines.append("    pos += 1")
             else:
-                for f in tagged:
-                    lines.append(f"{self.var(f)} = {default_expr(f)}")
+                for f in tagged:  # annotated: an empty list's type is not inferred
+                    lines.append(f"{self.var(f)}: {annotation(f)} = {default_expr(f)}")
                 lines.append("if buf[pos]:")
                 lines.append(f"    n_tags, pos = {self.helper('read_uvarint')}(buf, pos)")
                 lines.append("    for _ in range(n_tags):")

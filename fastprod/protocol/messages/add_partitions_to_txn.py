@@ -194,17 +194,17 @@ class AddPartitionsToTxnResponse(Message):
 def _enc_AddPartitionsToTxnTopic_v0(m: AddPartitionsToTxnTopic, out: bytearray) -> None:
     """AddPartitionsToTxnTopic encoder, versions 0-2."""
     write_string(out, m.name)
-    a = m.partitions
-    out += _S_i.pack(len(a))
-    out += _pack('>%di' % len(a), *a)
+    a_partitions = m.partitions
+    out += _S_i.pack(len(a_partitions))
+    out += _pack('>%di' % len(a_partitions), *a_partitions)
 
 
 def _enc_AddPartitionsToTxnTopic_v3(m: AddPartitionsToTxnTopic, out: bytearray) -> None:
     """AddPartitionsToTxnTopic encoder, versions 3-5."""
     write_compact_string(out, m.name)
-    a = m.partitions
-    write_uvarint(out, len(a) + 1)
-    out += _pack('>%di' % len(a), *a)
+    a_partitions = m.partitions
+    write_uvarint(out, len(a_partitions) + 1)
+    out += _pack('>%di' % len(a_partitions), *a_partitions)
     out.append(0)  # no tagged fields
 
 
@@ -234,9 +234,9 @@ def _enc_AddPartitionsToTxnTransaction_v4(m: AddPartitionsToTxnTransaction, out:
     """AddPartitionsToTxnTransaction encoder, versions 4-5."""
     write_compact_string(out, m.transactional_id)
     out += _S_qho.pack(m.producer_id, m.producer_epoch, m.verify_only)
-    a = m.topics
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_AddPartitionsToTxnTopic_v3(e, out)
+    a_topics = m.topics
+    write_uvarint(out, len(a_topics) + 1)
+    for e_topics in a_topics: _enc_AddPartitionsToTxnTopic_v3(e_topics, out)
     out.append(0)  # no tagged fields
 
 
@@ -248,8 +248,8 @@ def _dec_AddPartitionsToTxnTransaction_v4(buf: memoryview, pos: int) -> tuple[Ad
     n, pos = read_compact_array_len(buf, pos, 3)
     topics = []
     for _ in range(n):
-        e, pos = _dec_AddPartitionsToTxnTopic_v3(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_AddPartitionsToTxnTopic_v3(buf, pos)
+        topics.append(e_topics)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -263,9 +263,9 @@ def _enc_AddPartitionsToTxnRequest_v0(m: AddPartitionsToTxnRequest, out: bytearr
         raise _absent('AddPartitionsToTxnRequest', 'transactions', '4+')
     write_string(out, m.v3_and_below_transactional_id)
     out += _S_qh.pack(m.v3_and_below_producer_id, m.v3_and_below_producer_epoch)
-    a = m.v3_and_below_topics
-    out += _S_i.pack(len(a))
-    for e in a: _enc_AddPartitionsToTxnTopic_v0(e, out)
+    a_v3_and_below_topics = m.v3_and_below_topics
+    out += _S_i.pack(len(a_v3_and_below_topics))
+    for e_v3_and_below_topics in a_v3_and_below_topics: _enc_AddPartitionsToTxnTopic_v0(e_v3_and_below_topics, out)
 
 
 def _enc_AddPartitionsToTxnRequest_v3(m: AddPartitionsToTxnRequest, out: bytearray) -> None:
@@ -274,17 +274,17 @@ def _enc_AddPartitionsToTxnRequest_v3(m: AddPartitionsToTxnRequest, out: bytearr
         raise _absent('AddPartitionsToTxnRequest', 'transactions', '4+')
     write_compact_string(out, m.v3_and_below_transactional_id)
     out += _S_qh.pack(m.v3_and_below_producer_id, m.v3_and_below_producer_epoch)
-    a = m.v3_and_below_topics
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_AddPartitionsToTxnTopic_v3(e, out)
+    a_v3_and_below_topics = m.v3_and_below_topics
+    write_uvarint(out, len(a_v3_and_below_topics) + 1)
+    for e_v3_and_below_topics in a_v3_and_below_topics: _enc_AddPartitionsToTxnTopic_v3(e_v3_and_below_topics, out)
     out.append(0)  # no tagged fields
 
 
 def _enc_AddPartitionsToTxnRequest_v4(m: AddPartitionsToTxnRequest, out: bytearray) -> None:
     """AddPartitionsToTxnRequest encoder, versions 4-5."""
-    a = m.transactions
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_AddPartitionsToTxnTransaction_v4(e, out)
+    a_transactions = m.transactions
+    write_uvarint(out, len(a_transactions) + 1)
+    for e_transactions in a_transactions: _enc_AddPartitionsToTxnTransaction_v4(e_transactions, out)
     if m.v3_and_below_transactional_id != '':
         raise _absent('AddPartitionsToTxnRequest', 'v3_and_below_transactional_id', '0-3')
     if m.v3_and_below_producer_id != 0:
@@ -304,8 +304,8 @@ def _dec_AddPartitionsToTxnRequest_v0(buf: memoryview, pos: int) -> tuple[AddPar
     n, pos = read_array_len(buf, pos, 6)
     v3_and_below_topics = []
     for _ in range(n):
-        e, pos = _dec_AddPartitionsToTxnTopic_v0(buf, pos)
-        v3_and_below_topics.append(e)
+        e_v3_and_below_topics, pos = _dec_AddPartitionsToTxnTopic_v0(buf, pos)
+        v3_and_below_topics.append(e_v3_and_below_topics)
     return AddPartitionsToTxnRequest([], v3_and_below_transactional_id, v3_and_below_producer_id, v3_and_below_producer_epoch, v3_and_below_topics), pos
 
 
@@ -317,8 +317,8 @@ def _dec_AddPartitionsToTxnRequest_v3(buf: memoryview, pos: int) -> tuple[AddPar
     n, pos = read_compact_array_len(buf, pos, 3)
     v3_and_below_topics = []
     for _ in range(n):
-        e, pos = _dec_AddPartitionsToTxnTopic_v3(buf, pos)
-        v3_and_below_topics.append(e)
+        e_v3_and_below_topics, pos = _dec_AddPartitionsToTxnTopic_v3(buf, pos)
+        v3_and_below_topics.append(e_v3_and_below_topics)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -331,8 +331,8 @@ def _dec_AddPartitionsToTxnRequest_v4(buf: memoryview, pos: int) -> tuple[AddPar
     n, pos = read_compact_array_len(buf, pos, 14)
     transactions = []
     for _ in range(n):
-        e, pos = _dec_AddPartitionsToTxnTransaction_v4(buf, pos)
-        transactions.append(e)
+        e_transactions, pos = _dec_AddPartitionsToTxnTransaction_v4(buf, pos)
+        transactions.append(e_transactions)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -372,17 +372,17 @@ def _dec_AddPartitionsToTxnPartitionResult_v3(buf: memoryview, pos: int) -> tupl
 def _enc_AddPartitionsToTxnTopicResult_v0(m: AddPartitionsToTxnTopicResult, out: bytearray) -> None:
     """AddPartitionsToTxnTopicResult encoder, versions 0-2."""
     write_string(out, m.name)
-    a = m.results_by_partition
-    out += _S_i.pack(len(a))
-    for e in a: _enc_AddPartitionsToTxnPartitionResult_v0(e, out)
+    a_results_by_partition = m.results_by_partition
+    out += _S_i.pack(len(a_results_by_partition))
+    for e_results_by_partition in a_results_by_partition: _enc_AddPartitionsToTxnPartitionResult_v0(e_results_by_partition, out)
 
 
 def _enc_AddPartitionsToTxnTopicResult_v3(m: AddPartitionsToTxnTopicResult, out: bytearray) -> None:
     """AddPartitionsToTxnTopicResult encoder, versions 3-5."""
     write_compact_string(out, m.name)
-    a = m.results_by_partition
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_AddPartitionsToTxnPartitionResult_v3(e, out)
+    a_results_by_partition = m.results_by_partition
+    write_uvarint(out, len(a_results_by_partition) + 1)
+    for e_results_by_partition in a_results_by_partition: _enc_AddPartitionsToTxnPartitionResult_v3(e_results_by_partition, out)
     out.append(0)  # no tagged fields
 
 
@@ -392,8 +392,8 @@ def _dec_AddPartitionsToTxnTopicResult_v0(buf: memoryview, pos: int) -> tuple[Ad
     n, pos = read_array_len(buf, pos, 6)
     results_by_partition = []
     for _ in range(n):
-        e, pos = _dec_AddPartitionsToTxnPartitionResult_v0(buf, pos)
-        results_by_partition.append(e)
+        e_results_by_partition, pos = _dec_AddPartitionsToTxnPartitionResult_v0(buf, pos)
+        results_by_partition.append(e_results_by_partition)
     return AddPartitionsToTxnTopicResult(name, results_by_partition), pos
 
 
@@ -403,8 +403,8 @@ def _dec_AddPartitionsToTxnTopicResult_v3(buf: memoryview, pos: int) -> tuple[Ad
     n, pos = read_compact_array_len(buf, pos, 7)
     results_by_partition = []
     for _ in range(n):
-        e, pos = _dec_AddPartitionsToTxnPartitionResult_v3(buf, pos)
-        results_by_partition.append(e)
+        e_results_by_partition, pos = _dec_AddPartitionsToTxnPartitionResult_v3(buf, pos)
+        results_by_partition.append(e_results_by_partition)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -415,9 +415,9 @@ def _dec_AddPartitionsToTxnTopicResult_v3(buf: memoryview, pos: int) -> tuple[Ad
 def _enc_AddPartitionsToTxnResult_v4(m: AddPartitionsToTxnResult, out: bytearray) -> None:
     """AddPartitionsToTxnResult encoder, versions 4-5."""
     write_compact_string(out, m.transactional_id)
-    a = m.topic_results
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_AddPartitionsToTxnTopicResult_v3(e, out)
+    a_topic_results = m.topic_results
+    write_uvarint(out, len(a_topic_results) + 1)
+    for e_topic_results in a_topic_results: _enc_AddPartitionsToTxnTopicResult_v3(e_topic_results, out)
     out.append(0)  # no tagged fields
 
 
@@ -427,8 +427,8 @@ def _dec_AddPartitionsToTxnResult_v4(buf: memoryview, pos: int) -> tuple[AddPart
     n, pos = read_compact_array_len(buf, pos, 3)
     topic_results = []
     for _ in range(n):
-        e, pos = _dec_AddPartitionsToTxnTopicResult_v3(buf, pos)
-        topic_results.append(e)
+        e_topic_results, pos = _dec_AddPartitionsToTxnTopicResult_v3(buf, pos)
+        topic_results.append(e_topic_results)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -441,9 +441,9 @@ def _enc_AddPartitionsToTxnResponse_v0(m: AddPartitionsToTxnResponse, out: bytea
     out += _S_i.pack(m.throttle_time_ms)
     if m.results_by_transaction:
         raise _absent('AddPartitionsToTxnResponse', 'results_by_transaction', '4+')
-    a = m.results_by_topic_v3_and_below
-    out += _S_i.pack(len(a))
-    for e in a: _enc_AddPartitionsToTxnTopicResult_v0(e, out)
+    a_results_by_topic_v3_and_below = m.results_by_topic_v3_and_below
+    out += _S_i.pack(len(a_results_by_topic_v3_and_below))
+    for e_results_by_topic_v3_and_below in a_results_by_topic_v3_and_below: _enc_AddPartitionsToTxnTopicResult_v0(e_results_by_topic_v3_and_below, out)
 
 
 def _enc_AddPartitionsToTxnResponse_v3(m: AddPartitionsToTxnResponse, out: bytearray) -> None:
@@ -451,18 +451,18 @@ def _enc_AddPartitionsToTxnResponse_v3(m: AddPartitionsToTxnResponse, out: bytea
     out += _S_i.pack(m.throttle_time_ms)
     if m.results_by_transaction:
         raise _absent('AddPartitionsToTxnResponse', 'results_by_transaction', '4+')
-    a = m.results_by_topic_v3_and_below
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_AddPartitionsToTxnTopicResult_v3(e, out)
+    a_results_by_topic_v3_and_below = m.results_by_topic_v3_and_below
+    write_uvarint(out, len(a_results_by_topic_v3_and_below) + 1)
+    for e_results_by_topic_v3_and_below in a_results_by_topic_v3_and_below: _enc_AddPartitionsToTxnTopicResult_v3(e_results_by_topic_v3_and_below, out)
     out.append(0)  # no tagged fields
 
 
 def _enc_AddPartitionsToTxnResponse_v4(m: AddPartitionsToTxnResponse, out: bytearray) -> None:
     """AddPartitionsToTxnResponse encoder, versions 4-5."""
     out += _S_ih.pack(m.throttle_time_ms, m.error_code)
-    a = m.results_by_transaction
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_AddPartitionsToTxnResult_v4(e, out)
+    a_results_by_transaction = m.results_by_transaction
+    write_uvarint(out, len(a_results_by_transaction) + 1)
+    for e_results_by_transaction in a_results_by_transaction: _enc_AddPartitionsToTxnResult_v4(e_results_by_transaction, out)
     if m.results_by_topic_v3_and_below:
         raise _absent('AddPartitionsToTxnResponse', 'results_by_topic_v3_and_below', '0-3')
     out.append(0)  # no tagged fields
@@ -475,8 +475,8 @@ def _dec_AddPartitionsToTxnResponse_v0(buf: memoryview, pos: int) -> tuple[AddPa
     n, pos = read_array_len(buf, pos, 6)
     results_by_topic_v3_and_below = []
     for _ in range(n):
-        e, pos = _dec_AddPartitionsToTxnTopicResult_v0(buf, pos)
-        results_by_topic_v3_and_below.append(e)
+        e_results_by_topic_v3_and_below, pos = _dec_AddPartitionsToTxnTopicResult_v0(buf, pos)
+        results_by_topic_v3_and_below.append(e_results_by_topic_v3_and_below)
     return AddPartitionsToTxnResponse(throttle_time_ms, 0, [], results_by_topic_v3_and_below), pos
 
 
@@ -487,8 +487,8 @@ def _dec_AddPartitionsToTxnResponse_v3(buf: memoryview, pos: int) -> tuple[AddPa
     n, pos = read_compact_array_len(buf, pos, 3)
     results_by_topic_v3_and_below = []
     for _ in range(n):
-        e, pos = _dec_AddPartitionsToTxnTopicResult_v3(buf, pos)
-        results_by_topic_v3_and_below.append(e)
+        e_results_by_topic_v3_and_below, pos = _dec_AddPartitionsToTxnTopicResult_v3(buf, pos)
+        results_by_topic_v3_and_below.append(e_results_by_topic_v3_and_below)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -503,8 +503,8 @@ def _dec_AddPartitionsToTxnResponse_v4(buf: memoryview, pos: int) -> tuple[AddPa
     n, pos = read_compact_array_len(buf, pos, 3)
     results_by_transaction = []
     for _ in range(n):
-        e, pos = _dec_AddPartitionsToTxnResult_v4(buf, pos)
-        results_by_transaction.append(e)
+        e_results_by_transaction, pos = _dec_AddPartitionsToTxnResult_v4(buf, pos)
+        results_by_transaction.append(e_results_by_transaction)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:

@@ -264,33 +264,33 @@ def _dec_FinalizedFeatureKey_v3(buf: memoryview, pos: int) -> tuple[FinalizedFea
 def _enc_ApiVersionsResponse_v0(m: ApiVersionsResponse, out: bytearray) -> None:
     """ApiVersionsResponse encoder, version 0."""
     out += _S_h.pack(m.error_code)
-    a = m.api_keys
-    out += _S_i.pack(len(a))
-    for e in a: _enc_ApiVersion_v0(e, out)
+    a_api_keys = m.api_keys
+    out += _S_i.pack(len(a_api_keys))
+    for e_api_keys in a_api_keys: _enc_ApiVersion_v0(e_api_keys, out)
 
 
 def _enc_ApiVersionsResponse_v1(m: ApiVersionsResponse, out: bytearray) -> None:
     """ApiVersionsResponse encoder, versions 1-2."""
     out += _S_h.pack(m.error_code)
-    a = m.api_keys
-    out += _S_i.pack(len(a))
-    for e in a: _enc_ApiVersion_v0(e, out)
+    a_api_keys = m.api_keys
+    out += _S_i.pack(len(a_api_keys))
+    for e_api_keys in a_api_keys: _enc_ApiVersion_v0(e_api_keys, out)
     out += _S_i.pack(m.throttle_time_ms)
 
 
 def _enc_ApiVersionsResponse_v3(m: ApiVersionsResponse, out: bytearray) -> None:
     """ApiVersionsResponse encoder, versions 3-4."""
     out += _S_h.pack(m.error_code)
-    a = m.api_keys
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_ApiVersion_v3(e, out)
+    a_api_keys = m.api_keys
+    write_uvarint(out, len(a_api_keys) + 1)
+    for e_api_keys in a_api_keys: _enc_ApiVersion_v3(e_api_keys, out)
     out += _S_i.pack(m.throttle_time_ms)
     tagged = []
     if m.supported_features:
         t = bytearray()
-        a = m.supported_features
-        write_uvarint(t, len(a) + 1)
-        for e in a: _enc_SupportedFeatureKey_v3(e, t)
+        a_supported_features = m.supported_features
+        write_uvarint(t, len(a_supported_features) + 1)
+        for e_supported_features in a_supported_features: _enc_SupportedFeatureKey_v3(e_supported_features, t)
         tagged.append((0, t))
     if m.finalized_features_epoch != -1:
         t = bytearray()
@@ -298,9 +298,9 @@ def _enc_ApiVersionsResponse_v3(m: ApiVersionsResponse, out: bytearray) -> None:
         tagged.append((1, t))
     if m.finalized_features:
         t = bytearray()
-        a = m.finalized_features
-        write_uvarint(t, len(a) + 1)
-        for e in a: _enc_FinalizedFeatureKey_v3(e, t)
+        a_finalized_features = m.finalized_features
+        write_uvarint(t, len(a_finalized_features) + 1)
+        for e_finalized_features in a_finalized_features: _enc_FinalizedFeatureKey_v3(e_finalized_features, t)
         tagged.append((2, t))
     if m.zk_migration_ready:
         t = bytearray()
@@ -316,8 +316,8 @@ def _dec_ApiVersionsResponse_v0(buf: memoryview, pos: int) -> tuple[ApiVersionsR
     n, pos = read_array_len(buf, pos, 6)
     api_keys = []
     for _ in range(n):
-        e, pos = _dec_ApiVersion_v0(buf, pos)
-        api_keys.append(e)
+        e_api_keys, pos = _dec_ApiVersion_v0(buf, pos)
+        api_keys.append(e_api_keys)
     return ApiVersionsResponse(error_code, api_keys, 0, [], -1, [], False), pos
 
 
@@ -328,8 +328,8 @@ def _dec_ApiVersionsResponse_v1(buf: memoryview, pos: int) -> tuple[ApiVersionsR
     n, pos = read_array_len(buf, pos, 6)
     api_keys = []
     for _ in range(n):
-        e, pos = _dec_ApiVersion_v0(buf, pos)
-        api_keys.append(e)
+        e_api_keys, pos = _dec_ApiVersion_v0(buf, pos)
+        api_keys.append(e_api_keys)
     throttle_time_ms, = _S_i.unpack_from(buf, pos)
     pos += 4
     return ApiVersionsResponse(error_code, api_keys, throttle_time_ms, [], -1, [], False), pos
@@ -342,14 +342,14 @@ def _dec_ApiVersionsResponse_v3(buf: memoryview, pos: int) -> tuple[ApiVersionsR
     n, pos = read_compact_array_len(buf, pos, 7)
     api_keys = []
     for _ in range(n):
-        e, pos = _dec_ApiVersion_v3(buf, pos)
-        api_keys.append(e)
+        e_api_keys, pos = _dec_ApiVersion_v3(buf, pos)
+        api_keys.append(e_api_keys)
     throttle_time_ms, = _S_i.unpack_from(buf, pos)
     pos += 4
-    supported_features = []
-    finalized_features_epoch = -1
-    finalized_features = []
-    zk_migration_ready = False
+    supported_features: list[SupportedFeatureKey] = []
+    finalized_features_epoch: int = -1
+    finalized_features: list[FinalizedFeatureKey] = []
+    zk_migration_ready: bool = False
     if buf[pos]:
         n_tags, pos = read_uvarint(buf, pos)
         for _ in range(n_tags):
@@ -359,8 +359,8 @@ def _dec_ApiVersionsResponse_v3(buf: memoryview, pos: int) -> tuple[ApiVersionsR
                 n, pos = read_compact_array_len(sub, pos, 6)
                 supported_features = []
                 for _ in range(n):
-                    e, pos = _dec_SupportedFeatureKey_v3(sub, pos)
-                    supported_features.append(e)
+                    e_supported_features, pos = _dec_SupportedFeatureKey_v3(sub, pos)
+                    supported_features.append(e_supported_features)
                 if pos != end:
                     raise _bad_tag('ApiVersionsResponse', 0)
             elif tag == 1:
@@ -374,8 +374,8 @@ def _dec_ApiVersionsResponse_v3(buf: memoryview, pos: int) -> tuple[ApiVersionsR
                 n, pos = read_compact_array_len(sub, pos, 6)
                 finalized_features = []
                 for _ in range(n):
-                    e, pos = _dec_FinalizedFeatureKey_v3(sub, pos)
-                    finalized_features.append(e)
+                    e_finalized_features, pos = _dec_FinalizedFeatureKey_v3(sub, pos)
+                    finalized_features.append(e_finalized_features)
                 if pos != end:
                     raise _bad_tag('ApiVersionsResponse', 2)
             elif tag == 3:

@@ -228,17 +228,17 @@ class CreateTopicsResponse(Message):
 def _enc_CreatableReplicaAssignment_v2(m: CreatableReplicaAssignment, out: bytearray) -> None:
     """CreatableReplicaAssignment encoder, versions 2-4."""
     out += _S_i.pack(m.partition_index)
-    a = m.broker_ids
-    out += _S_i.pack(len(a))
-    out += _pack('>%di' % len(a), *a)
+    a_broker_ids = m.broker_ids
+    out += _S_i.pack(len(a_broker_ids))
+    out += _pack('>%di' % len(a_broker_ids), *a_broker_ids)
 
 
 def _enc_CreatableReplicaAssignment_v5(m: CreatableReplicaAssignment, out: bytearray) -> None:
     """CreatableReplicaAssignment encoder, versions 5-7."""
     out += _S_i.pack(m.partition_index)
-    a = m.broker_ids
-    write_uvarint(out, len(a) + 1)
-    out += _pack('>%di' % len(a), *a)
+    a_broker_ids = m.broker_ids
+    write_uvarint(out, len(a_broker_ids) + 1)
+    out += _pack('>%di' % len(a_broker_ids), *a_broker_ids)
     out.append(0)  # no tagged fields
 
 
@@ -301,24 +301,24 @@ def _enc_CreatableTopic_v2(m: CreatableTopic, out: bytearray) -> None:
     """CreatableTopic encoder, versions 2-4."""
     write_string(out, m.name)
     out += _S_ih.pack(m.num_partitions, m.replication_factor)
-    a = m.assignments
-    out += _S_i.pack(len(a))
-    for e in a: _enc_CreatableReplicaAssignment_v2(e, out)
-    a = m.configs
-    out += _S_i.pack(len(a))
-    for e in a: _enc_CreatableTopicConfig_v2(e, out)
+    a_assignments = m.assignments
+    out += _S_i.pack(len(a_assignments))
+    for e_assignments in a_assignments: _enc_CreatableReplicaAssignment_v2(e_assignments, out)
+    a_configs = m.configs
+    out += _S_i.pack(len(a_configs))
+    for e_configs in a_configs: _enc_CreatableTopicConfig_v2(e_configs, out)
 
 
 def _enc_CreatableTopic_v5(m: CreatableTopic, out: bytearray) -> None:
     """CreatableTopic encoder, versions 5-7."""
     write_compact_string(out, m.name)
     out += _S_ih.pack(m.num_partitions, m.replication_factor)
-    a = m.assignments
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_CreatableReplicaAssignment_v5(e, out)
-    a = m.configs
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_CreatableTopicConfig_v5(e, out)
+    a_assignments = m.assignments
+    write_uvarint(out, len(a_assignments) + 1)
+    for e_assignments in a_assignments: _enc_CreatableReplicaAssignment_v5(e_assignments, out)
+    a_configs = m.configs
+    write_uvarint(out, len(a_configs) + 1)
+    for e_configs in a_configs: _enc_CreatableTopicConfig_v5(e_configs, out)
     out.append(0)  # no tagged fields
 
 
@@ -330,13 +330,13 @@ def _dec_CreatableTopic_v2(buf: memoryview, pos: int) -> tuple[CreatableTopic, i
     n, pos = read_array_len(buf, pos, 8)
     assignments = []
     for _ in range(n):
-        e, pos = _dec_CreatableReplicaAssignment_v2(buf, pos)
-        assignments.append(e)
+        e_assignments, pos = _dec_CreatableReplicaAssignment_v2(buf, pos)
+        assignments.append(e_assignments)
     n, pos = read_array_len(buf, pos, 4)
     configs = []
     for _ in range(n):
-        e, pos = _dec_CreatableTopicConfig_v2(buf, pos)
-        configs.append(e)
+        e_configs, pos = _dec_CreatableTopicConfig_v2(buf, pos)
+        configs.append(e_configs)
     return CreatableTopic(name, num_partitions, replication_factor, assignments, configs), pos
 
 
@@ -348,13 +348,13 @@ def _dec_CreatableTopic_v5(buf: memoryview, pos: int) -> tuple[CreatableTopic, i
     n, pos = read_compact_array_len(buf, pos, 6)
     assignments = []
     for _ in range(n):
-        e, pos = _dec_CreatableReplicaAssignment_v5(buf, pos)
-        assignments.append(e)
+        e_assignments, pos = _dec_CreatableReplicaAssignment_v5(buf, pos)
+        assignments.append(e_assignments)
     n, pos = read_compact_array_len(buf, pos, 3)
     configs = []
     for _ in range(n):
-        e, pos = _dec_CreatableTopicConfig_v5(buf, pos)
-        configs.append(e)
+        e_configs, pos = _dec_CreatableTopicConfig_v5(buf, pos)
+        configs.append(e_configs)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -364,17 +364,17 @@ def _dec_CreatableTopic_v5(buf: memoryview, pos: int) -> tuple[CreatableTopic, i
 
 def _enc_CreateTopicsRequest_v2(m: CreateTopicsRequest, out: bytearray) -> None:
     """CreateTopicsRequest encoder, versions 2-4."""
-    a = m.topics
-    out += _S_i.pack(len(a))
-    for e in a: _enc_CreatableTopic_v2(e, out)
+    a_topics = m.topics
+    out += _S_i.pack(len(a_topics))
+    for e_topics in a_topics: _enc_CreatableTopic_v2(e_topics, out)
     out += _S_io.pack(m.timeout_ms, m.validate_only)
 
 
 def _enc_CreateTopicsRequest_v5(m: CreateTopicsRequest, out: bytearray) -> None:
     """CreateTopicsRequest encoder, versions 5-7."""
-    a = m.topics
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_CreatableTopic_v5(e, out)
+    a_topics = m.topics
+    write_uvarint(out, len(a_topics) + 1)
+    for e_topics in a_topics: _enc_CreatableTopic_v5(e_topics, out)
     out += _S_io.pack(m.timeout_ms, m.validate_only)
     out.append(0)  # no tagged fields
 
@@ -384,8 +384,8 @@ def _dec_CreateTopicsRequest_v2(buf: memoryview, pos: int) -> tuple[CreateTopics
     n, pos = read_array_len(buf, pos, 16)
     topics = []
     for _ in range(n):
-        e, pos = _dec_CreatableTopic_v2(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_CreatableTopic_v2(buf, pos)
+        topics.append(e_topics)
     timeout_ms, validate_only = _S_io.unpack_from(buf, pos)
     pos += 5
     return CreateTopicsRequest(topics, timeout_ms, validate_only), pos
@@ -396,8 +396,8 @@ def _dec_CreateTopicsRequest_v5(buf: memoryview, pos: int) -> tuple[CreateTopics
     n, pos = read_compact_array_len(buf, pos, 10)
     topics = []
     for _ in range(n):
-        e, pos = _dec_CreatableTopic_v5(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_CreatableTopic_v5(buf, pos)
+        topics.append(e_topics)
     timeout_ms, validate_only = _S_io.unpack_from(buf, pos)
     pos += 5
     if buf[pos]:
@@ -441,12 +441,12 @@ def _enc_CreatableTopicResult_v5(m: CreatableTopicResult, out: bytearray) -> Non
     out += _S_h.pack(m.error_code)
     write_compact_nullable_string(out, m.error_message)
     out += _S_ih.pack(m.num_partitions, m.replication_factor)
-    a = m.configs
-    if a is None:
+    a_configs = m.configs
+    if a_configs is None:
         out.append(0)
     else:
-        write_uvarint(out, len(a) + 1)
-        for e in a: _enc_CreatableTopicConfigs_v5(e, out)
+        write_uvarint(out, len(a_configs) + 1)
+        for e_configs in a_configs: _enc_CreatableTopicConfigs_v5(e_configs, out)
     tagged = []
     if m.topic_config_error_code != 0:
         t = bytearray()
@@ -461,12 +461,12 @@ def _enc_CreatableTopicResult_v7(m: CreatableTopicResult, out: bytearray) -> Non
     out += _S_uh.pack(m.topic_id.bytes, m.error_code)
     write_compact_nullable_string(out, m.error_message)
     out += _S_ih.pack(m.num_partitions, m.replication_factor)
-    a = m.configs
-    if a is None:
+    a_configs = m.configs
+    if a_configs is None:
         out.append(0)
     else:
-        write_uvarint(out, len(a) + 1)
-        for e in a: _enc_CreatableTopicConfigs_v5(e, out)
+        write_uvarint(out, len(a_configs) + 1)
+        for e_configs in a_configs: _enc_CreatableTopicConfigs_v5(e_configs, out)
     tagged = []
     if m.topic_config_error_code != 0:
         t = bytearray()
@@ -498,9 +498,9 @@ def _dec_CreatableTopicResult_v5(buf: memoryview, pos: int) -> tuple[CreatableTo
     else:
         configs = []
         for _ in range(n):
-            e, pos = _dec_CreatableTopicConfigs_v5(buf, pos)
-            configs.append(e)
-    topic_config_error_code = 0
+            e_configs, pos = _dec_CreatableTopicConfigs_v5(buf, pos)
+            configs.append(e_configs)
+    topic_config_error_code: int = 0
     if buf[pos]:
         n_tags, pos = read_uvarint(buf, pos)
         for _ in range(n_tags):
@@ -532,9 +532,9 @@ def _dec_CreatableTopicResult_v7(buf: memoryview, pos: int) -> tuple[CreatableTo
     else:
         configs = []
         for _ in range(n):
-            e, pos = _dec_CreatableTopicConfigs_v5(buf, pos)
-            configs.append(e)
-    topic_config_error_code = 0
+            e_configs, pos = _dec_CreatableTopicConfigs_v5(buf, pos)
+            configs.append(e_configs)
+    topic_config_error_code: int = 0
     if buf[pos]:
         n_tags, pos = read_uvarint(buf, pos)
         for _ in range(n_tags):
@@ -554,26 +554,26 @@ def _dec_CreatableTopicResult_v7(buf: memoryview, pos: int) -> tuple[CreatableTo
 def _enc_CreateTopicsResponse_v2(m: CreateTopicsResponse, out: bytearray) -> None:
     """CreateTopicsResponse encoder, versions 2-4."""
     out += _S_i.pack(m.throttle_time_ms)
-    a = m.topics
-    out += _S_i.pack(len(a))
-    for e in a: _enc_CreatableTopicResult_v2(e, out)
+    a_topics = m.topics
+    out += _S_i.pack(len(a_topics))
+    for e_topics in a_topics: _enc_CreatableTopicResult_v2(e_topics, out)
 
 
 def _enc_CreateTopicsResponse_v5(m: CreateTopicsResponse, out: bytearray) -> None:
     """CreateTopicsResponse encoder, versions 5-6."""
     out += _S_i.pack(m.throttle_time_ms)
-    a = m.topics
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_CreatableTopicResult_v5(e, out)
+    a_topics = m.topics
+    write_uvarint(out, len(a_topics) + 1)
+    for e_topics in a_topics: _enc_CreatableTopicResult_v5(e_topics, out)
     out.append(0)  # no tagged fields
 
 
 def _enc_CreateTopicsResponse_v7(m: CreateTopicsResponse, out: bytearray) -> None:
     """CreateTopicsResponse encoder, version 7."""
     out += _S_i.pack(m.throttle_time_ms)
-    a = m.topics
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_CreatableTopicResult_v7(e, out)
+    a_topics = m.topics
+    write_uvarint(out, len(a_topics) + 1)
+    for e_topics in a_topics: _enc_CreatableTopicResult_v7(e_topics, out)
     out.append(0)  # no tagged fields
 
 
@@ -584,8 +584,8 @@ def _dec_CreateTopicsResponse_v2(buf: memoryview, pos: int) -> tuple[CreateTopic
     n, pos = read_array_len(buf, pos, 6)
     topics = []
     for _ in range(n):
-        e, pos = _dec_CreatableTopicResult_v2(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_CreatableTopicResult_v2(buf, pos)
+        topics.append(e_topics)
     return CreateTopicsResponse(throttle_time_ms, topics), pos
 
 
@@ -596,8 +596,8 @@ def _dec_CreateTopicsResponse_v5(buf: memoryview, pos: int) -> tuple[CreateTopic
     n, pos = read_compact_array_len(buf, pos, 12)
     topics = []
     for _ in range(n):
-        e, pos = _dec_CreatableTopicResult_v5(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_CreatableTopicResult_v5(buf, pos)
+        topics.append(e_topics)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -612,8 +612,8 @@ def _dec_CreateTopicsResponse_v7(buf: memoryview, pos: int) -> tuple[CreateTopic
     n, pos = read_compact_array_len(buf, pos, 28)
     topics = []
     for _ in range(n):
-        e, pos = _dec_CreatableTopicResult_v7(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_CreatableTopicResult_v7(buf, pos)
+        topics.append(e_topics)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:

@@ -166,9 +166,9 @@ def _enc_FindCoordinatorRequest_v4(m: FindCoordinatorRequest, out: bytearray) ->
     if m.key != '':
         raise _absent('FindCoordinatorRequest', 'key', '0-3')
     out += _S_b.pack(m.key_type)
-    a = m.coordinator_keys
-    write_uvarint(out, len(a) + 1)
-    for e in a: write_compact_string(out, e)
+    a_coordinator_keys = m.coordinator_keys
+    write_uvarint(out, len(a_coordinator_keys) + 1)
+    for e_coordinator_keys in a_coordinator_keys: write_compact_string(out, e_coordinator_keys)
     out.append(0)  # no tagged fields
 
 
@@ -205,8 +205,8 @@ def _dec_FindCoordinatorRequest_v4(buf: memoryview, pos: int) -> tuple[FindCoord
     n, pos = read_compact_array_len(buf, pos, 1)
     coordinator_keys = []
     for _ in range(n):
-        e, pos = read_compact_string(buf, pos)
-        coordinator_keys.append(e)
+        e_coordinator_keys, pos = read_compact_string(buf, pos)
+        coordinator_keys.append(e_coordinator_keys)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -283,9 +283,9 @@ def _enc_FindCoordinatorResponse_v4(m: FindCoordinatorResponse, out: bytearray) 
         raise _absent('FindCoordinatorResponse', 'host', '0-3')
     if m.port != 0:
         raise _absent('FindCoordinatorResponse', 'port', '0-3')
-    a = m.coordinators
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_Coordinator_v4(e, out)
+    a_coordinators = m.coordinators
+    write_uvarint(out, len(a_coordinators) + 1)
+    for e_coordinators in a_coordinators: _enc_Coordinator_v4(e_coordinators, out)
     out.append(0)  # no tagged fields
 
 
@@ -336,8 +336,8 @@ def _dec_FindCoordinatorResponse_v4(buf: memoryview, pos: int) -> tuple[FindCoor
     n, pos = read_compact_array_len(buf, pos, 14)
     coordinators = []
     for _ in range(n):
-        e, pos = _dec_Coordinator_v4(buf, pos)
-        coordinators.append(e)
+        e_coordinators, pos = _dec_Coordinator_v4(buf, pos)
+        coordinators.append(e_coordinators)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:

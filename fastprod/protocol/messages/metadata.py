@@ -283,9 +283,9 @@ def _enc_MetadataRequest_v0(m: MetadataRequest, out: bytearray) -> None:
     """MetadataRequest encoder, version 0."""
     if m.topics is None:
         raise _not_nullable('MetadataRequest', 'topics', '1+')
-    a = m.topics
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataRequestTopic_v0(e, out)
+    a_topics = m.topics
+    out += _S_i.pack(len(a_topics))
+    for e_topics in a_topics: _enc_MetadataRequestTopic_v0(e_topics, out)
     if m.allow_auto_topic_creation != True:
         raise _absent('MetadataRequest', 'allow_auto_topic_creation', '4+')
     if m.include_cluster_authorized_operations:
@@ -296,12 +296,12 @@ def _enc_MetadataRequest_v0(m: MetadataRequest, out: bytearray) -> None:
 
 def _enc_MetadataRequest_v1(m: MetadataRequest, out: bytearray) -> None:
     """MetadataRequest encoder, versions 1-3."""
-    a = m.topics
-    if a is None:
+    a_topics = m.topics
+    if a_topics is None:
         out += b'\xff\xff\xff\xff'
     else:
-        out += _S_i.pack(len(a))
-        for e in a: _enc_MetadataRequestTopic_v0(e, out)
+        out += _S_i.pack(len(a_topics))
+        for e_topics in a_topics: _enc_MetadataRequestTopic_v0(e_topics, out)
     if m.allow_auto_topic_creation != True:
         raise _absent('MetadataRequest', 'allow_auto_topic_creation', '4+')
     if m.include_cluster_authorized_operations:
@@ -312,12 +312,12 @@ def _enc_MetadataRequest_v1(m: MetadataRequest, out: bytearray) -> None:
 
 def _enc_MetadataRequest_v4(m: MetadataRequest, out: bytearray) -> None:
     """MetadataRequest encoder, versions 4-7."""
-    a = m.topics
-    if a is None:
+    a_topics = m.topics
+    if a_topics is None:
         out += b'\xff\xff\xff\xff'
     else:
-        out += _S_i.pack(len(a))
-        for e in a: _enc_MetadataRequestTopic_v0(e, out)
+        out += _S_i.pack(len(a_topics))
+        for e_topics in a_topics: _enc_MetadataRequestTopic_v0(e_topics, out)
     out += _S_o.pack(m.allow_auto_topic_creation)
     if m.include_cluster_authorized_operations:
         raise _absent('MetadataRequest', 'include_cluster_authorized_operations', '8-10')
@@ -327,47 +327,47 @@ def _enc_MetadataRequest_v4(m: MetadataRequest, out: bytearray) -> None:
 
 def _enc_MetadataRequest_v8(m: MetadataRequest, out: bytearray) -> None:
     """MetadataRequest encoder, version 8."""
-    a = m.topics
-    if a is None:
+    a_topics = m.topics
+    if a_topics is None:
         out += b'\xff\xff\xff\xff'
     else:
-        out += _S_i.pack(len(a))
-        for e in a: _enc_MetadataRequestTopic_v0(e, out)
+        out += _S_i.pack(len(a_topics))
+        for e_topics in a_topics: _enc_MetadataRequestTopic_v0(e_topics, out)
     out += _S_ooo.pack(m.allow_auto_topic_creation, m.include_cluster_authorized_operations, m.include_topic_authorized_operations)
 
 
 def _enc_MetadataRequest_v9(m: MetadataRequest, out: bytearray) -> None:
     """MetadataRequest encoder, version 9."""
-    a = m.topics
-    if a is None:
+    a_topics = m.topics
+    if a_topics is None:
         out.append(0)
     else:
-        write_uvarint(out, len(a) + 1)
-        for e in a: _enc_MetadataRequestTopic_v9(e, out)
+        write_uvarint(out, len(a_topics) + 1)
+        for e_topics in a_topics: _enc_MetadataRequestTopic_v9(e_topics, out)
     out += _S_ooo.pack(m.allow_auto_topic_creation, m.include_cluster_authorized_operations, m.include_topic_authorized_operations)
     out.append(0)  # no tagged fields
 
 
 def _enc_MetadataRequest_v10(m: MetadataRequest, out: bytearray) -> None:
     """MetadataRequest encoder, version 10."""
-    a = m.topics
-    if a is None:
+    a_topics = m.topics
+    if a_topics is None:
         out.append(0)
     else:
-        write_uvarint(out, len(a) + 1)
-        for e in a: _enc_MetadataRequestTopic_v10(e, out)
+        write_uvarint(out, len(a_topics) + 1)
+        for e_topics in a_topics: _enc_MetadataRequestTopic_v10(e_topics, out)
     out += _S_ooo.pack(m.allow_auto_topic_creation, m.include_cluster_authorized_operations, m.include_topic_authorized_operations)
     out.append(0)  # no tagged fields
 
 
 def _enc_MetadataRequest_v11(m: MetadataRequest, out: bytearray) -> None:
     """MetadataRequest encoder, versions 11-13."""
-    a = m.topics
-    if a is None:
+    a_topics = m.topics
+    if a_topics is None:
         out.append(0)
     else:
-        write_uvarint(out, len(a) + 1)
-        for e in a: _enc_MetadataRequestTopic_v10(e, out)
+        write_uvarint(out, len(a_topics) + 1)
+        for e_topics in a_topics: _enc_MetadataRequestTopic_v10(e_topics, out)
     out += _S_o.pack(m.allow_auto_topic_creation)
     if m.include_cluster_authorized_operations:
         raise _absent('MetadataRequest', 'include_cluster_authorized_operations', '8-10')
@@ -380,8 +380,8 @@ def _dec_MetadataRequest_v0(buf: memoryview, pos: int) -> tuple[MetadataRequest,
     n, pos = read_array_len(buf, pos, 2)
     topics = []
     for _ in range(n):
-        e, pos = _dec_MetadataRequestTopic_v0(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_MetadataRequestTopic_v0(buf, pos)
+        topics.append(e_topics)
     return MetadataRequest(topics, True, False, False), pos
 
 
@@ -393,8 +393,8 @@ def _dec_MetadataRequest_v1(buf: memoryview, pos: int) -> tuple[MetadataRequest,
     else:
         topics = []
         for _ in range(n):
-            e, pos = _dec_MetadataRequestTopic_v0(buf, pos)
-            topics.append(e)
+            e_topics, pos = _dec_MetadataRequestTopic_v0(buf, pos)
+            topics.append(e_topics)
     return MetadataRequest(topics, True, False, False), pos
 
 
@@ -406,8 +406,8 @@ def _dec_MetadataRequest_v4(buf: memoryview, pos: int) -> tuple[MetadataRequest,
     else:
         topics = []
         for _ in range(n):
-            e, pos = _dec_MetadataRequestTopic_v0(buf, pos)
-            topics.append(e)
+            e_topics, pos = _dec_MetadataRequestTopic_v0(buf, pos)
+            topics.append(e_topics)
     allow_auto_topic_creation, = _S_o.unpack_from(buf, pos)
     pos += 1
     return MetadataRequest(topics, allow_auto_topic_creation, False, False), pos
@@ -421,8 +421,8 @@ def _dec_MetadataRequest_v8(buf: memoryview, pos: int) -> tuple[MetadataRequest,
     else:
         topics = []
         for _ in range(n):
-            e, pos = _dec_MetadataRequestTopic_v0(buf, pos)
-            topics.append(e)
+            e_topics, pos = _dec_MetadataRequestTopic_v0(buf, pos)
+            topics.append(e_topics)
     allow_auto_topic_creation, include_cluster_authorized_operations, include_topic_authorized_operations = _S_ooo.unpack_from(buf, pos)
     pos += 3
     return MetadataRequest(topics, allow_auto_topic_creation, include_cluster_authorized_operations, include_topic_authorized_operations), pos
@@ -436,8 +436,8 @@ def _dec_MetadataRequest_v9(buf: memoryview, pos: int) -> tuple[MetadataRequest,
     else:
         topics = []
         for _ in range(n):
-            e, pos = _dec_MetadataRequestTopic_v9(buf, pos)
-            topics.append(e)
+            e_topics, pos = _dec_MetadataRequestTopic_v9(buf, pos)
+            topics.append(e_topics)
     allow_auto_topic_creation, include_cluster_authorized_operations, include_topic_authorized_operations = _S_ooo.unpack_from(buf, pos)
     pos += 3
     if buf[pos]:
@@ -455,8 +455,8 @@ def _dec_MetadataRequest_v10(buf: memoryview, pos: int) -> tuple[MetadataRequest
     else:
         topics = []
         for _ in range(n):
-            e, pos = _dec_MetadataRequestTopic_v10(buf, pos)
-            topics.append(e)
+            e_topics, pos = _dec_MetadataRequestTopic_v10(buf, pos)
+            topics.append(e_topics)
     allow_auto_topic_creation, include_cluster_authorized_operations, include_topic_authorized_operations = _S_ooo.unpack_from(buf, pos)
     pos += 3
     if buf[pos]:
@@ -474,8 +474,8 @@ def _dec_MetadataRequest_v11(buf: memoryview, pos: int) -> tuple[MetadataRequest
     else:
         topics = []
         for _ in range(n):
-            e, pos = _dec_MetadataRequestTopic_v10(buf, pos)
-            topics.append(e)
+            e_topics, pos = _dec_MetadataRequestTopic_v10(buf, pos)
+            topics.append(e_topics)
     allow_auto_topic_creation, include_topic_authorized_operations = _S_oo.unpack_from(buf, pos)
     pos += 2
     if buf[pos]:
@@ -548,54 +548,54 @@ def _dec_MetadataResponseBroker_v9(buf: memoryview, pos: int) -> tuple[MetadataR
 def _enc_MetadataResponsePartition_v0(m: MetadataResponsePartition, out: bytearray) -> None:
     """MetadataResponsePartition encoder, versions 0-4."""
     out += _S_hii.pack(m.error_code, m.partition_index, m.leader_id)
-    a = m.replica_nodes
-    out += _S_i.pack(len(a))
-    out += _pack('>%di' % len(a), *a)
-    a = m.isr_nodes
-    out += _S_i.pack(len(a))
-    out += _pack('>%di' % len(a), *a)
+    a_replica_nodes = m.replica_nodes
+    out += _S_i.pack(len(a_replica_nodes))
+    out += _pack('>%di' % len(a_replica_nodes), *a_replica_nodes)
+    a_isr_nodes = m.isr_nodes
+    out += _S_i.pack(len(a_isr_nodes))
+    out += _pack('>%di' % len(a_isr_nodes), *a_isr_nodes)
 
 
 def _enc_MetadataResponsePartition_v5(m: MetadataResponsePartition, out: bytearray) -> None:
     """MetadataResponsePartition encoder, versions 5-6."""
     out += _S_hii.pack(m.error_code, m.partition_index, m.leader_id)
-    a = m.replica_nodes
-    out += _S_i.pack(len(a))
-    out += _pack('>%di' % len(a), *a)
-    a = m.isr_nodes
-    out += _S_i.pack(len(a))
-    out += _pack('>%di' % len(a), *a)
-    a = m.offline_replicas
-    out += _S_i.pack(len(a))
-    out += _pack('>%di' % len(a), *a)
+    a_replica_nodes = m.replica_nodes
+    out += _S_i.pack(len(a_replica_nodes))
+    out += _pack('>%di' % len(a_replica_nodes), *a_replica_nodes)
+    a_isr_nodes = m.isr_nodes
+    out += _S_i.pack(len(a_isr_nodes))
+    out += _pack('>%di' % len(a_isr_nodes), *a_isr_nodes)
+    a_offline_replicas = m.offline_replicas
+    out += _S_i.pack(len(a_offline_replicas))
+    out += _pack('>%di' % len(a_offline_replicas), *a_offline_replicas)
 
 
 def _enc_MetadataResponsePartition_v7(m: MetadataResponsePartition, out: bytearray) -> None:
     """MetadataResponsePartition encoder, versions 7-8."""
     out += _S_hiii.pack(m.error_code, m.partition_index, m.leader_id, m.leader_epoch)
-    a = m.replica_nodes
-    out += _S_i.pack(len(a))
-    out += _pack('>%di' % len(a), *a)
-    a = m.isr_nodes
-    out += _S_i.pack(len(a))
-    out += _pack('>%di' % len(a), *a)
-    a = m.offline_replicas
-    out += _S_i.pack(len(a))
-    out += _pack('>%di' % len(a), *a)
+    a_replica_nodes = m.replica_nodes
+    out += _S_i.pack(len(a_replica_nodes))
+    out += _pack('>%di' % len(a_replica_nodes), *a_replica_nodes)
+    a_isr_nodes = m.isr_nodes
+    out += _S_i.pack(len(a_isr_nodes))
+    out += _pack('>%di' % len(a_isr_nodes), *a_isr_nodes)
+    a_offline_replicas = m.offline_replicas
+    out += _S_i.pack(len(a_offline_replicas))
+    out += _pack('>%di' % len(a_offline_replicas), *a_offline_replicas)
 
 
 def _enc_MetadataResponsePartition_v9(m: MetadataResponsePartition, out: bytearray) -> None:
     """MetadataResponsePartition encoder, versions 9-13."""
     out += _S_hiii.pack(m.error_code, m.partition_index, m.leader_id, m.leader_epoch)
-    a = m.replica_nodes
-    write_uvarint(out, len(a) + 1)
-    out += _pack('>%di' % len(a), *a)
-    a = m.isr_nodes
-    write_uvarint(out, len(a) + 1)
-    out += _pack('>%di' % len(a), *a)
-    a = m.offline_replicas
-    write_uvarint(out, len(a) + 1)
-    out += _pack('>%di' % len(a), *a)
+    a_replica_nodes = m.replica_nodes
+    write_uvarint(out, len(a_replica_nodes) + 1)
+    out += _pack('>%di' % len(a_replica_nodes), *a_replica_nodes)
+    a_isr_nodes = m.isr_nodes
+    write_uvarint(out, len(a_isr_nodes) + 1)
+    out += _pack('>%di' % len(a_isr_nodes), *a_isr_nodes)
+    a_offline_replicas = m.offline_replicas
+    write_uvarint(out, len(a_offline_replicas) + 1)
+    out += _pack('>%di' % len(a_offline_replicas), *a_offline_replicas)
     out.append(0)  # no tagged fields
 
 
@@ -670,9 +670,9 @@ def _enc_MetadataResponseTopic_v0(m: MetadataResponseTopic, out: bytearray) -> N
     if m.name is None:
         raise _not_nullable('MetadataResponseTopic', 'name', '12+')
     write_string(out, m.name)
-    a = m.partitions
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponsePartition_v0(e, out)
+    a_partitions = m.partitions
+    out += _S_i.pack(len(a_partitions))
+    for e_partitions in a_partitions: _enc_MetadataResponsePartition_v0(e_partitions, out)
     if m.topic_authorized_operations != -2147483648:
         raise _absent('MetadataResponseTopic', 'topic_authorized_operations', '8+')
 
@@ -684,9 +684,9 @@ def _enc_MetadataResponseTopic_v1(m: MetadataResponseTopic, out: bytearray) -> N
         raise _not_nullable('MetadataResponseTopic', 'name', '12+')
     write_string(out, m.name)
     out += _S_o.pack(m.is_internal)
-    a = m.partitions
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponsePartition_v0(e, out)
+    a_partitions = m.partitions
+    out += _S_i.pack(len(a_partitions))
+    for e_partitions in a_partitions: _enc_MetadataResponsePartition_v0(e_partitions, out)
     if m.topic_authorized_operations != -2147483648:
         raise _absent('MetadataResponseTopic', 'topic_authorized_operations', '8+')
 
@@ -698,9 +698,9 @@ def _enc_MetadataResponseTopic_v5(m: MetadataResponseTopic, out: bytearray) -> N
         raise _not_nullable('MetadataResponseTopic', 'name', '12+')
     write_string(out, m.name)
     out += _S_o.pack(m.is_internal)
-    a = m.partitions
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponsePartition_v5(e, out)
+    a_partitions = m.partitions
+    out += _S_i.pack(len(a_partitions))
+    for e_partitions in a_partitions: _enc_MetadataResponsePartition_v5(e_partitions, out)
     if m.topic_authorized_operations != -2147483648:
         raise _absent('MetadataResponseTopic', 'topic_authorized_operations', '8+')
 
@@ -712,9 +712,9 @@ def _enc_MetadataResponseTopic_v7(m: MetadataResponseTopic, out: bytearray) -> N
         raise _not_nullable('MetadataResponseTopic', 'name', '12+')
     write_string(out, m.name)
     out += _S_o.pack(m.is_internal)
-    a = m.partitions
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponsePartition_v7(e, out)
+    a_partitions = m.partitions
+    out += _S_i.pack(len(a_partitions))
+    for e_partitions in a_partitions: _enc_MetadataResponsePartition_v7(e_partitions, out)
     if m.topic_authorized_operations != -2147483648:
         raise _absent('MetadataResponseTopic', 'topic_authorized_operations', '8+')
 
@@ -726,9 +726,9 @@ def _enc_MetadataResponseTopic_v8(m: MetadataResponseTopic, out: bytearray) -> N
         raise _not_nullable('MetadataResponseTopic', 'name', '12+')
     write_string(out, m.name)
     out += _S_o.pack(m.is_internal)
-    a = m.partitions
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponsePartition_v7(e, out)
+    a_partitions = m.partitions
+    out += _S_i.pack(len(a_partitions))
+    for e_partitions in a_partitions: _enc_MetadataResponsePartition_v7(e_partitions, out)
     out += _S_i.pack(m.topic_authorized_operations)
 
 
@@ -739,9 +739,9 @@ def _enc_MetadataResponseTopic_v9(m: MetadataResponseTopic, out: bytearray) -> N
         raise _not_nullable('MetadataResponseTopic', 'name', '12+')
     write_compact_string(out, m.name)
     out += _S_o.pack(m.is_internal)
-    a = m.partitions
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_MetadataResponsePartition_v9(e, out)
+    a_partitions = m.partitions
+    write_uvarint(out, len(a_partitions) + 1)
+    for e_partitions in a_partitions: _enc_MetadataResponsePartition_v9(e_partitions, out)
     out += _S_i.pack(m.topic_authorized_operations)
     out.append(0)  # no tagged fields
 
@@ -753,9 +753,9 @@ def _enc_MetadataResponseTopic_v10(m: MetadataResponseTopic, out: bytearray) -> 
         raise _not_nullable('MetadataResponseTopic', 'name', '12+')
     write_compact_string(out, m.name)
     out += _S_uo.pack(m.topic_id.bytes, m.is_internal)
-    a = m.partitions
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_MetadataResponsePartition_v9(e, out)
+    a_partitions = m.partitions
+    write_uvarint(out, len(a_partitions) + 1)
+    for e_partitions in a_partitions: _enc_MetadataResponsePartition_v9(e_partitions, out)
     out += _S_i.pack(m.topic_authorized_operations)
     out.append(0)  # no tagged fields
 
@@ -765,9 +765,9 @@ def _enc_MetadataResponseTopic_v12(m: MetadataResponseTopic, out: bytearray) -> 
     out += _S_h.pack(m.error_code)
     write_compact_nullable_string(out, m.name)
     out += _S_uo.pack(m.topic_id.bytes, m.is_internal)
-    a = m.partitions
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_MetadataResponsePartition_v9(e, out)
+    a_partitions = m.partitions
+    write_uvarint(out, len(a_partitions) + 1)
+    for e_partitions in a_partitions: _enc_MetadataResponsePartition_v9(e_partitions, out)
     out += _S_i.pack(m.topic_authorized_operations)
     out.append(0)  # no tagged fields
 
@@ -780,8 +780,8 @@ def _dec_MetadataResponseTopic_v0(buf: memoryview, pos: int) -> tuple[MetadataRe
     n, pos = read_array_len(buf, pos, 18)
     partitions = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponsePartition_v0(buf, pos)
-        partitions.append(e)
+        e_partitions, pos = _dec_MetadataResponsePartition_v0(buf, pos)
+        partitions.append(e_partitions)
     return MetadataResponseTopic(error_code, name, UUID_ZERO, False, partitions, -2147483648), pos
 
 
@@ -795,8 +795,8 @@ def _dec_MetadataResponseTopic_v1(buf: memoryview, pos: int) -> tuple[MetadataRe
     n, pos = read_array_len(buf, pos, 18)
     partitions = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponsePartition_v0(buf, pos)
-        partitions.append(e)
+        e_partitions, pos = _dec_MetadataResponsePartition_v0(buf, pos)
+        partitions.append(e_partitions)
     return MetadataResponseTopic(error_code, name, UUID_ZERO, is_internal, partitions, -2147483648), pos
 
 
@@ -810,8 +810,8 @@ def _dec_MetadataResponseTopic_v5(buf: memoryview, pos: int) -> tuple[MetadataRe
     n, pos = read_array_len(buf, pos, 22)
     partitions = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponsePartition_v5(buf, pos)
-        partitions.append(e)
+        e_partitions, pos = _dec_MetadataResponsePartition_v5(buf, pos)
+        partitions.append(e_partitions)
     return MetadataResponseTopic(error_code, name, UUID_ZERO, is_internal, partitions, -2147483648), pos
 
 
@@ -825,8 +825,8 @@ def _dec_MetadataResponseTopic_v7(buf: memoryview, pos: int) -> tuple[MetadataRe
     n, pos = read_array_len(buf, pos, 26)
     partitions = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponsePartition_v7(buf, pos)
-        partitions.append(e)
+        e_partitions, pos = _dec_MetadataResponsePartition_v7(buf, pos)
+        partitions.append(e_partitions)
     return MetadataResponseTopic(error_code, name, UUID_ZERO, is_internal, partitions, -2147483648), pos
 
 
@@ -840,8 +840,8 @@ def _dec_MetadataResponseTopic_v8(buf: memoryview, pos: int) -> tuple[MetadataRe
     n, pos = read_array_len(buf, pos, 26)
     partitions = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponsePartition_v7(buf, pos)
-        partitions.append(e)
+        e_partitions, pos = _dec_MetadataResponsePartition_v7(buf, pos)
+        partitions.append(e_partitions)
     topic_authorized_operations, = _S_i.unpack_from(buf, pos)
     pos += 4
     return MetadataResponseTopic(error_code, name, UUID_ZERO, is_internal, partitions, topic_authorized_operations), pos
@@ -857,8 +857,8 @@ def _dec_MetadataResponseTopic_v9(buf: memoryview, pos: int) -> tuple[MetadataRe
     n, pos = read_compact_array_len(buf, pos, 18)
     partitions = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponsePartition_v9(buf, pos)
-        partitions.append(e)
+        e_partitions, pos = _dec_MetadataResponsePartition_v9(buf, pos)
+        partitions.append(e_partitions)
     topic_authorized_operations, = _S_i.unpack_from(buf, pos)
     pos += 4
     if buf[pos]:
@@ -879,8 +879,8 @@ def _dec_MetadataResponseTopic_v10(buf: memoryview, pos: int) -> tuple[MetadataR
     n, pos = read_compact_array_len(buf, pos, 18)
     partitions = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponsePartition_v9(buf, pos)
-        partitions.append(e)
+        e_partitions, pos = _dec_MetadataResponsePartition_v9(buf, pos)
+        partitions.append(e_partitions)
     topic_authorized_operations, = _S_i.unpack_from(buf, pos)
     pos += 4
     if buf[pos]:
@@ -901,8 +901,8 @@ def _dec_MetadataResponseTopic_v12(buf: memoryview, pos: int) -> tuple[MetadataR
     n, pos = read_compact_array_len(buf, pos, 18)
     partitions = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponsePartition_v9(buf, pos)
-        partitions.append(e)
+        e_partitions, pos = _dec_MetadataResponsePartition_v9(buf, pos)
+        partitions.append(e_partitions)
     topic_authorized_operations, = _S_i.unpack_from(buf, pos)
     pos += 4
     if buf[pos]:
@@ -914,39 +914,39 @@ def _dec_MetadataResponseTopic_v12(buf: memoryview, pos: int) -> tuple[MetadataR
 
 def _enc_MetadataResponse_v0(m: MetadataResponse, out: bytearray) -> None:
     """MetadataResponse encoder, version 0."""
-    a = m.brokers
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponseBroker_v0(e, out)
-    a = m.topics
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponseTopic_v0(e, out)
+    a_brokers = m.brokers
+    out += _S_i.pack(len(a_brokers))
+    for e_brokers in a_brokers: _enc_MetadataResponseBroker_v0(e_brokers, out)
+    a_topics = m.topics
+    out += _S_i.pack(len(a_topics))
+    for e_topics in a_topics: _enc_MetadataResponseTopic_v0(e_topics, out)
     if m.cluster_authorized_operations != -2147483648:
         raise _absent('MetadataResponse', 'cluster_authorized_operations', '8-10')
 
 
 def _enc_MetadataResponse_v1(m: MetadataResponse, out: bytearray) -> None:
     """MetadataResponse encoder, version 1."""
-    a = m.brokers
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponseBroker_v1(e, out)
+    a_brokers = m.brokers
+    out += _S_i.pack(len(a_brokers))
+    for e_brokers in a_brokers: _enc_MetadataResponseBroker_v1(e_brokers, out)
     out += _S_i.pack(m.controller_id)
-    a = m.topics
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponseTopic_v1(e, out)
+    a_topics = m.topics
+    out += _S_i.pack(len(a_topics))
+    for e_topics in a_topics: _enc_MetadataResponseTopic_v1(e_topics, out)
     if m.cluster_authorized_operations != -2147483648:
         raise _absent('MetadataResponse', 'cluster_authorized_operations', '8-10')
 
 
 def _enc_MetadataResponse_v2(m: MetadataResponse, out: bytearray) -> None:
     """MetadataResponse encoder, version 2."""
-    a = m.brokers
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponseBroker_v1(e, out)
+    a_brokers = m.brokers
+    out += _S_i.pack(len(a_brokers))
+    for e_brokers in a_brokers: _enc_MetadataResponseBroker_v1(e_brokers, out)
     write_nullable_string(out, m.cluster_id)
     out += _S_i.pack(m.controller_id)
-    a = m.topics
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponseTopic_v1(e, out)
+    a_topics = m.topics
+    out += _S_i.pack(len(a_topics))
+    for e_topics in a_topics: _enc_MetadataResponseTopic_v1(e_topics, out)
     if m.cluster_authorized_operations != -2147483648:
         raise _absent('MetadataResponse', 'cluster_authorized_operations', '8-10')
 
@@ -954,14 +954,14 @@ def _enc_MetadataResponse_v2(m: MetadataResponse, out: bytearray) -> None:
 def _enc_MetadataResponse_v3(m: MetadataResponse, out: bytearray) -> None:
     """MetadataResponse encoder, versions 3-4."""
     out += _S_i.pack(m.throttle_time_ms)
-    a = m.brokers
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponseBroker_v1(e, out)
+    a_brokers = m.brokers
+    out += _S_i.pack(len(a_brokers))
+    for e_brokers in a_brokers: _enc_MetadataResponseBroker_v1(e_brokers, out)
     write_nullable_string(out, m.cluster_id)
     out += _S_i.pack(m.controller_id)
-    a = m.topics
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponseTopic_v1(e, out)
+    a_topics = m.topics
+    out += _S_i.pack(len(a_topics))
+    for e_topics in a_topics: _enc_MetadataResponseTopic_v1(e_topics, out)
     if m.cluster_authorized_operations != -2147483648:
         raise _absent('MetadataResponse', 'cluster_authorized_operations', '8-10')
 
@@ -969,14 +969,14 @@ def _enc_MetadataResponse_v3(m: MetadataResponse, out: bytearray) -> None:
 def _enc_MetadataResponse_v5(m: MetadataResponse, out: bytearray) -> None:
     """MetadataResponse encoder, versions 5-6."""
     out += _S_i.pack(m.throttle_time_ms)
-    a = m.brokers
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponseBroker_v1(e, out)
+    a_brokers = m.brokers
+    out += _S_i.pack(len(a_brokers))
+    for e_brokers in a_brokers: _enc_MetadataResponseBroker_v1(e_brokers, out)
     write_nullable_string(out, m.cluster_id)
     out += _S_i.pack(m.controller_id)
-    a = m.topics
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponseTopic_v5(e, out)
+    a_topics = m.topics
+    out += _S_i.pack(len(a_topics))
+    for e_topics in a_topics: _enc_MetadataResponseTopic_v5(e_topics, out)
     if m.cluster_authorized_operations != -2147483648:
         raise _absent('MetadataResponse', 'cluster_authorized_operations', '8-10')
 
@@ -984,14 +984,14 @@ def _enc_MetadataResponse_v5(m: MetadataResponse, out: bytearray) -> None:
 def _enc_MetadataResponse_v7(m: MetadataResponse, out: bytearray) -> None:
     """MetadataResponse encoder, version 7."""
     out += _S_i.pack(m.throttle_time_ms)
-    a = m.brokers
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponseBroker_v1(e, out)
+    a_brokers = m.brokers
+    out += _S_i.pack(len(a_brokers))
+    for e_brokers in a_brokers: _enc_MetadataResponseBroker_v1(e_brokers, out)
     write_nullable_string(out, m.cluster_id)
     out += _S_i.pack(m.controller_id)
-    a = m.topics
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponseTopic_v7(e, out)
+    a_topics = m.topics
+    out += _S_i.pack(len(a_topics))
+    for e_topics in a_topics: _enc_MetadataResponseTopic_v7(e_topics, out)
     if m.cluster_authorized_operations != -2147483648:
         raise _absent('MetadataResponse', 'cluster_authorized_operations', '8-10')
 
@@ -999,28 +999,28 @@ def _enc_MetadataResponse_v7(m: MetadataResponse, out: bytearray) -> None:
 def _enc_MetadataResponse_v8(m: MetadataResponse, out: bytearray) -> None:
     """MetadataResponse encoder, version 8."""
     out += _S_i.pack(m.throttle_time_ms)
-    a = m.brokers
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponseBroker_v1(e, out)
+    a_brokers = m.brokers
+    out += _S_i.pack(len(a_brokers))
+    for e_brokers in a_brokers: _enc_MetadataResponseBroker_v1(e_brokers, out)
     write_nullable_string(out, m.cluster_id)
     out += _S_i.pack(m.controller_id)
-    a = m.topics
-    out += _S_i.pack(len(a))
-    for e in a: _enc_MetadataResponseTopic_v8(e, out)
+    a_topics = m.topics
+    out += _S_i.pack(len(a_topics))
+    for e_topics in a_topics: _enc_MetadataResponseTopic_v8(e_topics, out)
     out += _S_i.pack(m.cluster_authorized_operations)
 
 
 def _enc_MetadataResponse_v9(m: MetadataResponse, out: bytearray) -> None:
     """MetadataResponse encoder, version 9."""
     out += _S_i.pack(m.throttle_time_ms)
-    a = m.brokers
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_MetadataResponseBroker_v9(e, out)
+    a_brokers = m.brokers
+    write_uvarint(out, len(a_brokers) + 1)
+    for e_brokers in a_brokers: _enc_MetadataResponseBroker_v9(e_brokers, out)
     write_compact_nullable_string(out, m.cluster_id)
     out += _S_i.pack(m.controller_id)
-    a = m.topics
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_MetadataResponseTopic_v9(e, out)
+    a_topics = m.topics
+    write_uvarint(out, len(a_topics) + 1)
+    for e_topics in a_topics: _enc_MetadataResponseTopic_v9(e_topics, out)
     out += _S_i.pack(m.cluster_authorized_operations)
     out.append(0)  # no tagged fields
 
@@ -1028,14 +1028,14 @@ def _enc_MetadataResponse_v9(m: MetadataResponse, out: bytearray) -> None:
 def _enc_MetadataResponse_v10(m: MetadataResponse, out: bytearray) -> None:
     """MetadataResponse encoder, version 10."""
     out += _S_i.pack(m.throttle_time_ms)
-    a = m.brokers
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_MetadataResponseBroker_v9(e, out)
+    a_brokers = m.brokers
+    write_uvarint(out, len(a_brokers) + 1)
+    for e_brokers in a_brokers: _enc_MetadataResponseBroker_v9(e_brokers, out)
     write_compact_nullable_string(out, m.cluster_id)
     out += _S_i.pack(m.controller_id)
-    a = m.topics
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_MetadataResponseTopic_v10(e, out)
+    a_topics = m.topics
+    write_uvarint(out, len(a_topics) + 1)
+    for e_topics in a_topics: _enc_MetadataResponseTopic_v10(e_topics, out)
     out += _S_i.pack(m.cluster_authorized_operations)
     out.append(0)  # no tagged fields
 
@@ -1043,14 +1043,14 @@ def _enc_MetadataResponse_v10(m: MetadataResponse, out: bytearray) -> None:
 def _enc_MetadataResponse_v11(m: MetadataResponse, out: bytearray) -> None:
     """MetadataResponse encoder, version 11."""
     out += _S_i.pack(m.throttle_time_ms)
-    a = m.brokers
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_MetadataResponseBroker_v9(e, out)
+    a_brokers = m.brokers
+    write_uvarint(out, len(a_brokers) + 1)
+    for e_brokers in a_brokers: _enc_MetadataResponseBroker_v9(e_brokers, out)
     write_compact_nullable_string(out, m.cluster_id)
     out += _S_i.pack(m.controller_id)
-    a = m.topics
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_MetadataResponseTopic_v10(e, out)
+    a_topics = m.topics
+    write_uvarint(out, len(a_topics) + 1)
+    for e_topics in a_topics: _enc_MetadataResponseTopic_v10(e_topics, out)
     if m.cluster_authorized_operations != -2147483648:
         raise _absent('MetadataResponse', 'cluster_authorized_operations', '8-10')
     out.append(0)  # no tagged fields
@@ -1059,14 +1059,14 @@ def _enc_MetadataResponse_v11(m: MetadataResponse, out: bytearray) -> None:
 def _enc_MetadataResponse_v12(m: MetadataResponse, out: bytearray) -> None:
     """MetadataResponse encoder, version 12."""
     out += _S_i.pack(m.throttle_time_ms)
-    a = m.brokers
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_MetadataResponseBroker_v9(e, out)
+    a_brokers = m.brokers
+    write_uvarint(out, len(a_brokers) + 1)
+    for e_brokers in a_brokers: _enc_MetadataResponseBroker_v9(e_brokers, out)
     write_compact_nullable_string(out, m.cluster_id)
     out += _S_i.pack(m.controller_id)
-    a = m.topics
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_MetadataResponseTopic_v12(e, out)
+    a_topics = m.topics
+    write_uvarint(out, len(a_topics) + 1)
+    for e_topics in a_topics: _enc_MetadataResponseTopic_v12(e_topics, out)
     if m.cluster_authorized_operations != -2147483648:
         raise _absent('MetadataResponse', 'cluster_authorized_operations', '8-10')
     out.append(0)  # no tagged fields
@@ -1075,14 +1075,14 @@ def _enc_MetadataResponse_v12(m: MetadataResponse, out: bytearray) -> None:
 def _enc_MetadataResponse_v13(m: MetadataResponse, out: bytearray) -> None:
     """MetadataResponse encoder, version 13."""
     out += _S_i.pack(m.throttle_time_ms)
-    a = m.brokers
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_MetadataResponseBroker_v9(e, out)
+    a_brokers = m.brokers
+    write_uvarint(out, len(a_brokers) + 1)
+    for e_brokers in a_brokers: _enc_MetadataResponseBroker_v9(e_brokers, out)
     write_compact_nullable_string(out, m.cluster_id)
     out += _S_i.pack(m.controller_id)
-    a = m.topics
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_MetadataResponseTopic_v12(e, out)
+    a_topics = m.topics
+    write_uvarint(out, len(a_topics) + 1)
+    for e_topics in a_topics: _enc_MetadataResponseTopic_v12(e_topics, out)
     if m.cluster_authorized_operations != -2147483648:
         raise _absent('MetadataResponse', 'cluster_authorized_operations', '8-10')
     out += _S_h.pack(m.error_code)
@@ -1094,13 +1094,13 @@ def _dec_MetadataResponse_v0(buf: memoryview, pos: int) -> tuple[MetadataRespons
     n, pos = read_array_len(buf, pos, 10)
     brokers = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseBroker_v0(buf, pos)
-        brokers.append(e)
+        e_brokers, pos = _dec_MetadataResponseBroker_v0(buf, pos)
+        brokers.append(e_brokers)
     n, pos = read_array_len(buf, pos, 8)
     topics = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseTopic_v0(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_MetadataResponseTopic_v0(buf, pos)
+        topics.append(e_topics)
     return MetadataResponse(0, brokers, None, -1, topics, -2147483648, 0), pos
 
 
@@ -1109,15 +1109,15 @@ def _dec_MetadataResponse_v1(buf: memoryview, pos: int) -> tuple[MetadataRespons
     n, pos = read_array_len(buf, pos, 12)
     brokers = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseBroker_v1(buf, pos)
-        brokers.append(e)
+        e_brokers, pos = _dec_MetadataResponseBroker_v1(buf, pos)
+        brokers.append(e_brokers)
     controller_id, = _S_i.unpack_from(buf, pos)
     pos += 4
     n, pos = read_array_len(buf, pos, 9)
     topics = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseTopic_v1(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_MetadataResponseTopic_v1(buf, pos)
+        topics.append(e_topics)
     return MetadataResponse(0, brokers, None, controller_id, topics, -2147483648, 0), pos
 
 
@@ -1126,16 +1126,16 @@ def _dec_MetadataResponse_v2(buf: memoryview, pos: int) -> tuple[MetadataRespons
     n, pos = read_array_len(buf, pos, 12)
     brokers = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseBroker_v1(buf, pos)
-        brokers.append(e)
+        e_brokers, pos = _dec_MetadataResponseBroker_v1(buf, pos)
+        brokers.append(e_brokers)
     cluster_id, pos = read_nullable_string(buf, pos)
     controller_id, = _S_i.unpack_from(buf, pos)
     pos += 4
     n, pos = read_array_len(buf, pos, 9)
     topics = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseTopic_v1(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_MetadataResponseTopic_v1(buf, pos)
+        topics.append(e_topics)
     return MetadataResponse(0, brokers, cluster_id, controller_id, topics, -2147483648, 0), pos
 
 
@@ -1146,16 +1146,16 @@ def _dec_MetadataResponse_v3(buf: memoryview, pos: int) -> tuple[MetadataRespons
     n, pos = read_array_len(buf, pos, 12)
     brokers = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseBroker_v1(buf, pos)
-        brokers.append(e)
+        e_brokers, pos = _dec_MetadataResponseBroker_v1(buf, pos)
+        brokers.append(e_brokers)
     cluster_id, pos = read_nullable_string(buf, pos)
     controller_id, = _S_i.unpack_from(buf, pos)
     pos += 4
     n, pos = read_array_len(buf, pos, 9)
     topics = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseTopic_v1(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_MetadataResponseTopic_v1(buf, pos)
+        topics.append(e_topics)
     return MetadataResponse(throttle_time_ms, brokers, cluster_id, controller_id, topics, -2147483648, 0), pos
 
 
@@ -1166,16 +1166,16 @@ def _dec_MetadataResponse_v5(buf: memoryview, pos: int) -> tuple[MetadataRespons
     n, pos = read_array_len(buf, pos, 12)
     brokers = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseBroker_v1(buf, pos)
-        brokers.append(e)
+        e_brokers, pos = _dec_MetadataResponseBroker_v1(buf, pos)
+        brokers.append(e_brokers)
     cluster_id, pos = read_nullable_string(buf, pos)
     controller_id, = _S_i.unpack_from(buf, pos)
     pos += 4
     n, pos = read_array_len(buf, pos, 9)
     topics = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseTopic_v5(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_MetadataResponseTopic_v5(buf, pos)
+        topics.append(e_topics)
     return MetadataResponse(throttle_time_ms, brokers, cluster_id, controller_id, topics, -2147483648, 0), pos
 
 
@@ -1186,16 +1186,16 @@ def _dec_MetadataResponse_v7(buf: memoryview, pos: int) -> tuple[MetadataRespons
     n, pos = read_array_len(buf, pos, 12)
     brokers = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseBroker_v1(buf, pos)
-        brokers.append(e)
+        e_brokers, pos = _dec_MetadataResponseBroker_v1(buf, pos)
+        brokers.append(e_brokers)
     cluster_id, pos = read_nullable_string(buf, pos)
     controller_id, = _S_i.unpack_from(buf, pos)
     pos += 4
     n, pos = read_array_len(buf, pos, 9)
     topics = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseTopic_v7(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_MetadataResponseTopic_v7(buf, pos)
+        topics.append(e_topics)
     return MetadataResponse(throttle_time_ms, brokers, cluster_id, controller_id, topics, -2147483648, 0), pos
 
 
@@ -1206,16 +1206,16 @@ def _dec_MetadataResponse_v8(buf: memoryview, pos: int) -> tuple[MetadataRespons
     n, pos = read_array_len(buf, pos, 12)
     brokers = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseBroker_v1(buf, pos)
-        brokers.append(e)
+        e_brokers, pos = _dec_MetadataResponseBroker_v1(buf, pos)
+        brokers.append(e_brokers)
     cluster_id, pos = read_nullable_string(buf, pos)
     controller_id, = _S_i.unpack_from(buf, pos)
     pos += 4
     n, pos = read_array_len(buf, pos, 13)
     topics = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseTopic_v8(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_MetadataResponseTopic_v8(buf, pos)
+        topics.append(e_topics)
     cluster_authorized_operations, = _S_i.unpack_from(buf, pos)
     pos += 4
     return MetadataResponse(throttle_time_ms, brokers, cluster_id, controller_id, topics, cluster_authorized_operations, 0), pos
@@ -1228,16 +1228,16 @@ def _dec_MetadataResponse_v9(buf: memoryview, pos: int) -> tuple[MetadataRespons
     n, pos = read_compact_array_len(buf, pos, 11)
     brokers = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseBroker_v9(buf, pos)
-        brokers.append(e)
+        e_brokers, pos = _dec_MetadataResponseBroker_v9(buf, pos)
+        brokers.append(e_brokers)
     cluster_id, pos = read_compact_nullable_string(buf, pos)
     controller_id, = _S_i.unpack_from(buf, pos)
     pos += 4
     n, pos = read_compact_array_len(buf, pos, 10)
     topics = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseTopic_v9(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_MetadataResponseTopic_v9(buf, pos)
+        topics.append(e_topics)
     cluster_authorized_operations, = _S_i.unpack_from(buf, pos)
     pos += 4
     if buf[pos]:
@@ -1254,16 +1254,16 @@ def _dec_MetadataResponse_v10(buf: memoryview, pos: int) -> tuple[MetadataRespon
     n, pos = read_compact_array_len(buf, pos, 11)
     brokers = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseBroker_v9(buf, pos)
-        brokers.append(e)
+        e_brokers, pos = _dec_MetadataResponseBroker_v9(buf, pos)
+        brokers.append(e_brokers)
     cluster_id, pos = read_compact_nullable_string(buf, pos)
     controller_id, = _S_i.unpack_from(buf, pos)
     pos += 4
     n, pos = read_compact_array_len(buf, pos, 26)
     topics = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseTopic_v10(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_MetadataResponseTopic_v10(buf, pos)
+        topics.append(e_topics)
     cluster_authorized_operations, = _S_i.unpack_from(buf, pos)
     pos += 4
     if buf[pos]:
@@ -1280,16 +1280,16 @@ def _dec_MetadataResponse_v11(buf: memoryview, pos: int) -> tuple[MetadataRespon
     n, pos = read_compact_array_len(buf, pos, 11)
     brokers = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseBroker_v9(buf, pos)
-        brokers.append(e)
+        e_brokers, pos = _dec_MetadataResponseBroker_v9(buf, pos)
+        brokers.append(e_brokers)
     cluster_id, pos = read_compact_nullable_string(buf, pos)
     controller_id, = _S_i.unpack_from(buf, pos)
     pos += 4
     n, pos = read_compact_array_len(buf, pos, 26)
     topics = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseTopic_v10(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_MetadataResponseTopic_v10(buf, pos)
+        topics.append(e_topics)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -1304,16 +1304,16 @@ def _dec_MetadataResponse_v12(buf: memoryview, pos: int) -> tuple[MetadataRespon
     n, pos = read_compact_array_len(buf, pos, 11)
     brokers = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseBroker_v9(buf, pos)
-        brokers.append(e)
+        e_brokers, pos = _dec_MetadataResponseBroker_v9(buf, pos)
+        brokers.append(e_brokers)
     cluster_id, pos = read_compact_nullable_string(buf, pos)
     controller_id, = _S_i.unpack_from(buf, pos)
     pos += 4
     n, pos = read_compact_array_len(buf, pos, 26)
     topics = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseTopic_v12(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_MetadataResponseTopic_v12(buf, pos)
+        topics.append(e_topics)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -1328,16 +1328,16 @@ def _dec_MetadataResponse_v13(buf: memoryview, pos: int) -> tuple[MetadataRespon
     n, pos = read_compact_array_len(buf, pos, 11)
     brokers = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseBroker_v9(buf, pos)
-        brokers.append(e)
+        e_brokers, pos = _dec_MetadataResponseBroker_v9(buf, pos)
+        brokers.append(e_brokers)
     cluster_id, pos = read_compact_nullable_string(buf, pos)
     controller_id, = _S_i.unpack_from(buf, pos)
     pos += 4
     n, pos = read_compact_array_len(buf, pos, 26)
     topics = []
     for _ in range(n):
-        e, pos = _dec_MetadataResponseTopic_v12(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_MetadataResponseTopic_v12(buf, pos)
+        topics.append(e_topics)
     error_code, = _S_h.unpack_from(buf, pos)
     pos += 2
     if buf[pos]:

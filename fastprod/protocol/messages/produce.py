@@ -297,26 +297,26 @@ def _dec_PartitionProduceData_v9(buf: memoryview, pos: int) -> tuple[PartitionPr
 def _enc_TopicProduceData_v3(m: TopicProduceData, out: bytearray) -> None:
     """TopicProduceData encoder, versions 3-8."""
     write_string(out, m.name)
-    a = m.partition_data
-    out += _S_i.pack(len(a))
-    for e in a: _enc_PartitionProduceData_v3(e, out)
+    a_partition_data = m.partition_data
+    out += _S_i.pack(len(a_partition_data))
+    for e_partition_data in a_partition_data: _enc_PartitionProduceData_v3(e_partition_data, out)
 
 
 def _enc_TopicProduceData_v9(m: TopicProduceData, out: bytearray) -> None:
     """TopicProduceData encoder, versions 9-12."""
     write_compact_string(out, m.name)
-    a = m.partition_data
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_PartitionProduceData_v9(e, out)
+    a_partition_data = m.partition_data
+    write_uvarint(out, len(a_partition_data) + 1)
+    for e_partition_data in a_partition_data: _enc_PartitionProduceData_v9(e_partition_data, out)
     out.append(0)  # no tagged fields
 
 
 def _enc_TopicProduceData_v13(m: TopicProduceData, out: bytearray) -> None:
     """TopicProduceData encoder, version 13."""
     out += _S_u.pack(m.topic_id.bytes)
-    a = m.partition_data
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_PartitionProduceData_v9(e, out)
+    a_partition_data = m.partition_data
+    write_uvarint(out, len(a_partition_data) + 1)
+    for e_partition_data in a_partition_data: _enc_PartitionProduceData_v9(e_partition_data, out)
     out.append(0)  # no tagged fields
 
 
@@ -326,8 +326,8 @@ def _dec_TopicProduceData_v3(buf: memoryview, pos: int) -> tuple[TopicProduceDat
     n, pos = read_array_len(buf, pos, 8)
     partition_data = []
     for _ in range(n):
-        e, pos = _dec_PartitionProduceData_v3(buf, pos)
-        partition_data.append(e)
+        e_partition_data, pos = _dec_PartitionProduceData_v3(buf, pos)
+        partition_data.append(e_partition_data)
     return TopicProduceData(name, UUID_ZERO, partition_data), pos
 
 
@@ -337,8 +337,8 @@ def _dec_TopicProduceData_v9(buf: memoryview, pos: int) -> tuple[TopicProduceDat
     n, pos = read_compact_array_len(buf, pos, 6)
     partition_data = []
     for _ in range(n):
-        e, pos = _dec_PartitionProduceData_v9(buf, pos)
-        partition_data.append(e)
+        e_partition_data, pos = _dec_PartitionProduceData_v9(buf, pos)
+        partition_data.append(e_partition_data)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -354,8 +354,8 @@ def _dec_TopicProduceData_v13(buf: memoryview, pos: int) -> tuple[TopicProduceDa
     n, pos = read_compact_array_len(buf, pos, 6)
     partition_data = []
     for _ in range(n):
-        e, pos = _dec_PartitionProduceData_v9(buf, pos)
-        partition_data.append(e)
+        e_partition_data, pos = _dec_PartitionProduceData_v9(buf, pos)
+        partition_data.append(e_partition_data)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -367,18 +367,18 @@ def _enc_ProduceRequest_v3(m: ProduceRequest, out: bytearray) -> None:
     """ProduceRequest encoder, versions 3-8."""
     write_nullable_string(out, m.transactional_id)
     out += _S_hi.pack(m.acks, m.timeout_ms)
-    a = m.topic_data
-    out += _S_i.pack(len(a))
-    for e in a: _enc_TopicProduceData_v3(e, out)
+    a_topic_data = m.topic_data
+    out += _S_i.pack(len(a_topic_data))
+    for e_topic_data in a_topic_data: _enc_TopicProduceData_v3(e_topic_data, out)
 
 
 def _enc_ProduceRequest_v9(m: ProduceRequest, out: bytearray) -> None:
     """ProduceRequest encoder, versions 9-12."""
     write_compact_nullable_string(out, m.transactional_id)
     out += _S_hi.pack(m.acks, m.timeout_ms)
-    a = m.topic_data
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_TopicProduceData_v9(e, out)
+    a_topic_data = m.topic_data
+    write_uvarint(out, len(a_topic_data) + 1)
+    for e_topic_data in a_topic_data: _enc_TopicProduceData_v9(e_topic_data, out)
     out.append(0)  # no tagged fields
 
 
@@ -386,9 +386,9 @@ def _enc_ProduceRequest_v13(m: ProduceRequest, out: bytearray) -> None:
     """ProduceRequest encoder, version 13."""
     write_compact_nullable_string(out, m.transactional_id)
     out += _S_hi.pack(m.acks, m.timeout_ms)
-    a = m.topic_data
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_TopicProduceData_v13(e, out)
+    a_topic_data = m.topic_data
+    write_uvarint(out, len(a_topic_data) + 1)
+    for e_topic_data in a_topic_data: _enc_TopicProduceData_v13(e_topic_data, out)
     out.append(0)  # no tagged fields
 
 
@@ -400,8 +400,8 @@ def _dec_ProduceRequest_v3(buf: memoryview, pos: int) -> tuple[ProduceRequest, i
     n, pos = read_array_len(buf, pos, 6)
     topic_data = []
     for _ in range(n):
-        e, pos = _dec_TopicProduceData_v3(buf, pos)
-        topic_data.append(e)
+        e_topic_data, pos = _dec_TopicProduceData_v3(buf, pos)
+        topic_data.append(e_topic_data)
     return ProduceRequest(transactional_id, acks, timeout_ms, topic_data), pos
 
 
@@ -413,8 +413,8 @@ def _dec_ProduceRequest_v9(buf: memoryview, pos: int) -> tuple[ProduceRequest, i
     n, pos = read_compact_array_len(buf, pos, 3)
     topic_data = []
     for _ in range(n):
-        e, pos = _dec_TopicProduceData_v9(buf, pos)
-        topic_data.append(e)
+        e_topic_data, pos = _dec_TopicProduceData_v9(buf, pos)
+        topic_data.append(e_topic_data)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -430,8 +430,8 @@ def _dec_ProduceRequest_v13(buf: memoryview, pos: int) -> tuple[ProduceRequest, 
     n, pos = read_compact_array_len(buf, pos, 18)
     topic_data = []
     for _ in range(n):
-        e, pos = _dec_TopicProduceData_v13(buf, pos)
-        topic_data.append(e)
+        e_topic_data, pos = _dec_TopicProduceData_v13(buf, pos)
+        topic_data.append(e_topic_data)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -506,9 +506,9 @@ def _enc_PartitionProduceResponse_v5(m: PartitionProduceResponse, out: bytearray
 def _enc_PartitionProduceResponse_v8(m: PartitionProduceResponse, out: bytearray) -> None:
     """PartitionProduceResponse encoder, version 8."""
     out += _S_ihqqq.pack(m.index, m.error_code, m.base_offset, m.log_append_time_ms, m.log_start_offset)
-    a = m.record_errors
-    out += _S_i.pack(len(a))
-    for e in a: _enc_BatchIndexAndErrorMessage_v8(e, out)
+    a_record_errors = m.record_errors
+    out += _S_i.pack(len(a_record_errors))
+    for e_record_errors in a_record_errors: _enc_BatchIndexAndErrorMessage_v8(e_record_errors, out)
     write_nullable_string(out, m.error_message)
     if m.current_leader != LeaderIdAndEpoch():
         raise _absent('PartitionProduceResponse', 'current_leader', '10+')
@@ -517,9 +517,9 @@ def _enc_PartitionProduceResponse_v8(m: PartitionProduceResponse, out: bytearray
 def _enc_PartitionProduceResponse_v9(m: PartitionProduceResponse, out: bytearray) -> None:
     """PartitionProduceResponse encoder, version 9."""
     out += _S_ihqqq.pack(m.index, m.error_code, m.base_offset, m.log_append_time_ms, m.log_start_offset)
-    a = m.record_errors
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_BatchIndexAndErrorMessage_v9(e, out)
+    a_record_errors = m.record_errors
+    write_uvarint(out, len(a_record_errors) + 1)
+    for e_record_errors in a_record_errors: _enc_BatchIndexAndErrorMessage_v9(e_record_errors, out)
     write_compact_nullable_string(out, m.error_message)
     if m.current_leader != LeaderIdAndEpoch():
         raise _absent('PartitionProduceResponse', 'current_leader', '10+')
@@ -529,9 +529,9 @@ def _enc_PartitionProduceResponse_v9(m: PartitionProduceResponse, out: bytearray
 def _enc_PartitionProduceResponse_v10(m: PartitionProduceResponse, out: bytearray) -> None:
     """PartitionProduceResponse encoder, versions 10-13."""
     out += _S_ihqqq.pack(m.index, m.error_code, m.base_offset, m.log_append_time_ms, m.log_start_offset)
-    a = m.record_errors
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_BatchIndexAndErrorMessage_v9(e, out)
+    a_record_errors = m.record_errors
+    write_uvarint(out, len(a_record_errors) + 1)
+    for e_record_errors in a_record_errors: _enc_BatchIndexAndErrorMessage_v9(e_record_errors, out)
     write_compact_nullable_string(out, m.error_message)
     tagged = []
     if m.current_leader != LeaderIdAndEpoch():
@@ -562,8 +562,8 @@ def _dec_PartitionProduceResponse_v8(buf: memoryview, pos: int) -> tuple[Partiti
     n, pos = read_array_len(buf, pos, 6)
     record_errors = []
     for _ in range(n):
-        e, pos = _dec_BatchIndexAndErrorMessage_v8(buf, pos)
-        record_errors.append(e)
+        e_record_errors, pos = _dec_BatchIndexAndErrorMessage_v8(buf, pos)
+        record_errors.append(e_record_errors)
     error_message, pos = read_nullable_string(buf, pos)
     return PartitionProduceResponse(index, error_code, base_offset, log_append_time_ms, log_start_offset, record_errors, error_message, LeaderIdAndEpoch()), pos
 
@@ -575,8 +575,8 @@ def _dec_PartitionProduceResponse_v9(buf: memoryview, pos: int) -> tuple[Partiti
     n, pos = read_compact_array_len(buf, pos, 6)
     record_errors = []
     for _ in range(n):
-        e, pos = _dec_BatchIndexAndErrorMessage_v9(buf, pos)
-        record_errors.append(e)
+        e_record_errors, pos = _dec_BatchIndexAndErrorMessage_v9(buf, pos)
+        record_errors.append(e_record_errors)
     error_message, pos = read_compact_nullable_string(buf, pos)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
@@ -592,10 +592,10 @@ def _dec_PartitionProduceResponse_v10(buf: memoryview, pos: int) -> tuple[Partit
     n, pos = read_compact_array_len(buf, pos, 6)
     record_errors = []
     for _ in range(n):
-        e, pos = _dec_BatchIndexAndErrorMessage_v9(buf, pos)
-        record_errors.append(e)
+        e_record_errors, pos = _dec_BatchIndexAndErrorMessage_v9(buf, pos)
+        record_errors.append(e_record_errors)
     error_message, pos = read_compact_nullable_string(buf, pos)
-    current_leader = LeaderIdAndEpoch()
+    current_leader: LeaderIdAndEpoch = LeaderIdAndEpoch()
     if buf[pos]:
         n_tags, pos = read_uvarint(buf, pos)
         for _ in range(n_tags):
@@ -614,51 +614,51 @@ def _dec_PartitionProduceResponse_v10(buf: memoryview, pos: int) -> tuple[Partit
 def _enc_TopicProduceResponse_v3(m: TopicProduceResponse, out: bytearray) -> None:
     """TopicProduceResponse encoder, versions 3-4."""
     write_string(out, m.name)
-    a = m.partition_responses
-    out += _S_i.pack(len(a))
-    for e in a: _enc_PartitionProduceResponse_v3(e, out)
+    a_partition_responses = m.partition_responses
+    out += _S_i.pack(len(a_partition_responses))
+    for e_partition_responses in a_partition_responses: _enc_PartitionProduceResponse_v3(e_partition_responses, out)
 
 
 def _enc_TopicProduceResponse_v5(m: TopicProduceResponse, out: bytearray) -> None:
     """TopicProduceResponse encoder, versions 5-7."""
     write_string(out, m.name)
-    a = m.partition_responses
-    out += _S_i.pack(len(a))
-    for e in a: _enc_PartitionProduceResponse_v5(e, out)
+    a_partition_responses = m.partition_responses
+    out += _S_i.pack(len(a_partition_responses))
+    for e_partition_responses in a_partition_responses: _enc_PartitionProduceResponse_v5(e_partition_responses, out)
 
 
 def _enc_TopicProduceResponse_v8(m: TopicProduceResponse, out: bytearray) -> None:
     """TopicProduceResponse encoder, version 8."""
     write_string(out, m.name)
-    a = m.partition_responses
-    out += _S_i.pack(len(a))
-    for e in a: _enc_PartitionProduceResponse_v8(e, out)
+    a_partition_responses = m.partition_responses
+    out += _S_i.pack(len(a_partition_responses))
+    for e_partition_responses in a_partition_responses: _enc_PartitionProduceResponse_v8(e_partition_responses, out)
 
 
 def _enc_TopicProduceResponse_v9(m: TopicProduceResponse, out: bytearray) -> None:
     """TopicProduceResponse encoder, version 9."""
     write_compact_string(out, m.name)
-    a = m.partition_responses
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_PartitionProduceResponse_v9(e, out)
+    a_partition_responses = m.partition_responses
+    write_uvarint(out, len(a_partition_responses) + 1)
+    for e_partition_responses in a_partition_responses: _enc_PartitionProduceResponse_v9(e_partition_responses, out)
     out.append(0)  # no tagged fields
 
 
 def _enc_TopicProduceResponse_v10(m: TopicProduceResponse, out: bytearray) -> None:
     """TopicProduceResponse encoder, versions 10-12."""
     write_compact_string(out, m.name)
-    a = m.partition_responses
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_PartitionProduceResponse_v10(e, out)
+    a_partition_responses = m.partition_responses
+    write_uvarint(out, len(a_partition_responses) + 1)
+    for e_partition_responses in a_partition_responses: _enc_PartitionProduceResponse_v10(e_partition_responses, out)
     out.append(0)  # no tagged fields
 
 
 def _enc_TopicProduceResponse_v13(m: TopicProduceResponse, out: bytearray) -> None:
     """TopicProduceResponse encoder, version 13."""
     out += _S_u.pack(m.topic_id.bytes)
-    a = m.partition_responses
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_PartitionProduceResponse_v10(e, out)
+    a_partition_responses = m.partition_responses
+    write_uvarint(out, len(a_partition_responses) + 1)
+    for e_partition_responses in a_partition_responses: _enc_PartitionProduceResponse_v10(e_partition_responses, out)
     out.append(0)  # no tagged fields
 
 
@@ -668,8 +668,8 @@ def _dec_TopicProduceResponse_v3(buf: memoryview, pos: int) -> tuple[TopicProduc
     n, pos = read_array_len(buf, pos, 22)
     partition_responses = []
     for _ in range(n):
-        e, pos = _dec_PartitionProduceResponse_v3(buf, pos)
-        partition_responses.append(e)
+        e_partition_responses, pos = _dec_PartitionProduceResponse_v3(buf, pos)
+        partition_responses.append(e_partition_responses)
     return TopicProduceResponse(name, UUID_ZERO, partition_responses), pos
 
 
@@ -679,8 +679,8 @@ def _dec_TopicProduceResponse_v5(buf: memoryview, pos: int) -> tuple[TopicProduc
     n, pos = read_array_len(buf, pos, 30)
     partition_responses = []
     for _ in range(n):
-        e, pos = _dec_PartitionProduceResponse_v5(buf, pos)
-        partition_responses.append(e)
+        e_partition_responses, pos = _dec_PartitionProduceResponse_v5(buf, pos)
+        partition_responses.append(e_partition_responses)
     return TopicProduceResponse(name, UUID_ZERO, partition_responses), pos
 
 
@@ -690,8 +690,8 @@ def _dec_TopicProduceResponse_v8(buf: memoryview, pos: int) -> tuple[TopicProduc
     n, pos = read_array_len(buf, pos, 36)
     partition_responses = []
     for _ in range(n):
-        e, pos = _dec_PartitionProduceResponse_v8(buf, pos)
-        partition_responses.append(e)
+        e_partition_responses, pos = _dec_PartitionProduceResponse_v8(buf, pos)
+        partition_responses.append(e_partition_responses)
     return TopicProduceResponse(name, UUID_ZERO, partition_responses), pos
 
 
@@ -701,8 +701,8 @@ def _dec_TopicProduceResponse_v9(buf: memoryview, pos: int) -> tuple[TopicProduc
     n, pos = read_compact_array_len(buf, pos, 33)
     partition_responses = []
     for _ in range(n):
-        e, pos = _dec_PartitionProduceResponse_v9(buf, pos)
-        partition_responses.append(e)
+        e_partition_responses, pos = _dec_PartitionProduceResponse_v9(buf, pos)
+        partition_responses.append(e_partition_responses)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -716,8 +716,8 @@ def _dec_TopicProduceResponse_v10(buf: memoryview, pos: int) -> tuple[TopicProdu
     n, pos = read_compact_array_len(buf, pos, 33)
     partition_responses = []
     for _ in range(n):
-        e, pos = _dec_PartitionProduceResponse_v10(buf, pos)
-        partition_responses.append(e)
+        e_partition_responses, pos = _dec_PartitionProduceResponse_v10(buf, pos)
+        partition_responses.append(e_partition_responses)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -733,8 +733,8 @@ def _dec_TopicProduceResponse_v13(buf: memoryview, pos: int) -> tuple[TopicProdu
     n, pos = read_compact_array_len(buf, pos, 33)
     partition_responses = []
     for _ in range(n):
-        e, pos = _dec_PartitionProduceResponse_v10(buf, pos)
-        partition_responses.append(e)
+        e_partition_responses, pos = _dec_PartitionProduceResponse_v10(buf, pos)
+        partition_responses.append(e_partition_responses)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -768,9 +768,9 @@ def _dec_NodeEndpoint_v10(buf: memoryview, pos: int) -> tuple[NodeEndpoint, int]
 
 def _enc_ProduceResponse_v3(m: ProduceResponse, out: bytearray) -> None:
     """ProduceResponse encoder, versions 3-4."""
-    a = m.responses
-    out += _S_i.pack(len(a))
-    for e in a: _enc_TopicProduceResponse_v3(e, out)
+    a_responses = m.responses
+    out += _S_i.pack(len(a_responses))
+    for e_responses in a_responses: _enc_TopicProduceResponse_v3(e_responses, out)
     out += _S_i.pack(m.throttle_time_ms)
     if m.node_endpoints:
         raise _absent('ProduceResponse', 'node_endpoints', '10+')
@@ -778,9 +778,9 @@ def _enc_ProduceResponse_v3(m: ProduceResponse, out: bytearray) -> None:
 
 def _enc_ProduceResponse_v5(m: ProduceResponse, out: bytearray) -> None:
     """ProduceResponse encoder, versions 5-7."""
-    a = m.responses
-    out += _S_i.pack(len(a))
-    for e in a: _enc_TopicProduceResponse_v5(e, out)
+    a_responses = m.responses
+    out += _S_i.pack(len(a_responses))
+    for e_responses in a_responses: _enc_TopicProduceResponse_v5(e_responses, out)
     out += _S_i.pack(m.throttle_time_ms)
     if m.node_endpoints:
         raise _absent('ProduceResponse', 'node_endpoints', '10+')
@@ -788,9 +788,9 @@ def _enc_ProduceResponse_v5(m: ProduceResponse, out: bytearray) -> None:
 
 def _enc_ProduceResponse_v8(m: ProduceResponse, out: bytearray) -> None:
     """ProduceResponse encoder, version 8."""
-    a = m.responses
-    out += _S_i.pack(len(a))
-    for e in a: _enc_TopicProduceResponse_v8(e, out)
+    a_responses = m.responses
+    out += _S_i.pack(len(a_responses))
+    for e_responses in a_responses: _enc_TopicProduceResponse_v8(e_responses, out)
     out += _S_i.pack(m.throttle_time_ms)
     if m.node_endpoints:
         raise _absent('ProduceResponse', 'node_endpoints', '10+')
@@ -798,9 +798,9 @@ def _enc_ProduceResponse_v8(m: ProduceResponse, out: bytearray) -> None:
 
 def _enc_ProduceResponse_v9(m: ProduceResponse, out: bytearray) -> None:
     """ProduceResponse encoder, version 9."""
-    a = m.responses
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_TopicProduceResponse_v9(e, out)
+    a_responses = m.responses
+    write_uvarint(out, len(a_responses) + 1)
+    for e_responses in a_responses: _enc_TopicProduceResponse_v9(e_responses, out)
     out += _S_i.pack(m.throttle_time_ms)
     if m.node_endpoints:
         raise _absent('ProduceResponse', 'node_endpoints', '10+')
@@ -809,32 +809,32 @@ def _enc_ProduceResponse_v9(m: ProduceResponse, out: bytearray) -> None:
 
 def _enc_ProduceResponse_v10(m: ProduceResponse, out: bytearray) -> None:
     """ProduceResponse encoder, versions 10-12."""
-    a = m.responses
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_TopicProduceResponse_v10(e, out)
+    a_responses = m.responses
+    write_uvarint(out, len(a_responses) + 1)
+    for e_responses in a_responses: _enc_TopicProduceResponse_v10(e_responses, out)
     out += _S_i.pack(m.throttle_time_ms)
     tagged = []
     if m.node_endpoints:
         t = bytearray()
-        a = m.node_endpoints
-        write_uvarint(t, len(a) + 1)
-        for e in a: _enc_NodeEndpoint_v10(e, t)
+        a_node_endpoints = m.node_endpoints
+        write_uvarint(t, len(a_node_endpoints) + 1)
+        for e_node_endpoints in a_node_endpoints: _enc_NodeEndpoint_v10(e_node_endpoints, t)
         tagged.append((0, t))
     write_tagged_fields(out, tagged)
 
 
 def _enc_ProduceResponse_v13(m: ProduceResponse, out: bytearray) -> None:
     """ProduceResponse encoder, version 13."""
-    a = m.responses
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_TopicProduceResponse_v13(e, out)
+    a_responses = m.responses
+    write_uvarint(out, len(a_responses) + 1)
+    for e_responses in a_responses: _enc_TopicProduceResponse_v13(e_responses, out)
     out += _S_i.pack(m.throttle_time_ms)
     tagged = []
     if m.node_endpoints:
         t = bytearray()
-        a = m.node_endpoints
-        write_uvarint(t, len(a) + 1)
-        for e in a: _enc_NodeEndpoint_v10(e, t)
+        a_node_endpoints = m.node_endpoints
+        write_uvarint(t, len(a_node_endpoints) + 1)
+        for e_node_endpoints in a_node_endpoints: _enc_NodeEndpoint_v10(e_node_endpoints, t)
         tagged.append((0, t))
     write_tagged_fields(out, tagged)
 
@@ -844,8 +844,8 @@ def _dec_ProduceResponse_v3(buf: memoryview, pos: int) -> tuple[ProduceResponse,
     n, pos = read_array_len(buf, pos, 6)
     responses = []
     for _ in range(n):
-        e, pos = _dec_TopicProduceResponse_v3(buf, pos)
-        responses.append(e)
+        e_responses, pos = _dec_TopicProduceResponse_v3(buf, pos)
+        responses.append(e_responses)
     throttle_time_ms, = _S_i.unpack_from(buf, pos)
     pos += 4
     return ProduceResponse(responses, throttle_time_ms, []), pos
@@ -856,8 +856,8 @@ def _dec_ProduceResponse_v5(buf: memoryview, pos: int) -> tuple[ProduceResponse,
     n, pos = read_array_len(buf, pos, 6)
     responses = []
     for _ in range(n):
-        e, pos = _dec_TopicProduceResponse_v5(buf, pos)
-        responses.append(e)
+        e_responses, pos = _dec_TopicProduceResponse_v5(buf, pos)
+        responses.append(e_responses)
     throttle_time_ms, = _S_i.unpack_from(buf, pos)
     pos += 4
     return ProduceResponse(responses, throttle_time_ms, []), pos
@@ -868,8 +868,8 @@ def _dec_ProduceResponse_v8(buf: memoryview, pos: int) -> tuple[ProduceResponse,
     n, pos = read_array_len(buf, pos, 6)
     responses = []
     for _ in range(n):
-        e, pos = _dec_TopicProduceResponse_v8(buf, pos)
-        responses.append(e)
+        e_responses, pos = _dec_TopicProduceResponse_v8(buf, pos)
+        responses.append(e_responses)
     throttle_time_ms, = _S_i.unpack_from(buf, pos)
     pos += 4
     return ProduceResponse(responses, throttle_time_ms, []), pos
@@ -880,8 +880,8 @@ def _dec_ProduceResponse_v9(buf: memoryview, pos: int) -> tuple[ProduceResponse,
     n, pos = read_compact_array_len(buf, pos, 3)
     responses = []
     for _ in range(n):
-        e, pos = _dec_TopicProduceResponse_v9(buf, pos)
-        responses.append(e)
+        e_responses, pos = _dec_TopicProduceResponse_v9(buf, pos)
+        responses.append(e_responses)
     throttle_time_ms, = _S_i.unpack_from(buf, pos)
     pos += 4
     if buf[pos]:
@@ -896,11 +896,11 @@ def _dec_ProduceResponse_v10(buf: memoryview, pos: int) -> tuple[ProduceResponse
     n, pos = read_compact_array_len(buf, pos, 3)
     responses = []
     for _ in range(n):
-        e, pos = _dec_TopicProduceResponse_v10(buf, pos)
-        responses.append(e)
+        e_responses, pos = _dec_TopicProduceResponse_v10(buf, pos)
+        responses.append(e_responses)
     throttle_time_ms, = _S_i.unpack_from(buf, pos)
     pos += 4
-    node_endpoints = []
+    node_endpoints: list[NodeEndpoint] = []
     if buf[pos]:
         n_tags, pos = read_uvarint(buf, pos)
         for _ in range(n_tags):
@@ -910,8 +910,8 @@ def _dec_ProduceResponse_v10(buf: memoryview, pos: int) -> tuple[ProduceResponse
                 n, pos = read_compact_array_len(sub, pos, 11)
                 node_endpoints = []
                 for _ in range(n):
-                    e, pos = _dec_NodeEndpoint_v10(sub, pos)
-                    node_endpoints.append(e)
+                    e_node_endpoints, pos = _dec_NodeEndpoint_v10(sub, pos)
+                    node_endpoints.append(e_node_endpoints)
                 if pos != end:
                     raise _bad_tag('ProduceResponse', 0)
             pos = end
@@ -925,11 +925,11 @@ def _dec_ProduceResponse_v13(buf: memoryview, pos: int) -> tuple[ProduceResponse
     n, pos = read_compact_array_len(buf, pos, 18)
     responses = []
     for _ in range(n):
-        e, pos = _dec_TopicProduceResponse_v13(buf, pos)
-        responses.append(e)
+        e_responses, pos = _dec_TopicProduceResponse_v13(buf, pos)
+        responses.append(e_responses)
     throttle_time_ms, = _S_i.unpack_from(buf, pos)
     pos += 4
-    node_endpoints = []
+    node_endpoints: list[NodeEndpoint] = []
     if buf[pos]:
         n_tags, pos = read_uvarint(buf, pos)
         for _ in range(n_tags):
@@ -939,8 +939,8 @@ def _dec_ProduceResponse_v13(buf: memoryview, pos: int) -> tuple[ProduceResponse
                 n, pos = read_compact_array_len(sub, pos, 11)
                 node_endpoints = []
                 for _ in range(n):
-                    e, pos = _dec_NodeEndpoint_v10(sub, pos)
-                    node_endpoints.append(e)
+                    e_node_endpoints, pos = _dec_NodeEndpoint_v10(sub, pos)
+                    node_endpoints.append(e_node_endpoints)
                 if pos != end:
                     raise _bad_tag('ProduceResponse', 0)
             pos = end

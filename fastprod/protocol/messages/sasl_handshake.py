@@ -78,9 +78,9 @@ def _dec_SaslHandshakeRequest_v0(buf: memoryview, pos: int) -> tuple[SaslHandsha
 def _enc_SaslHandshakeResponse_v0(m: SaslHandshakeResponse, out: bytearray) -> None:
     """SaslHandshakeResponse encoder, versions 0-1."""
     out += _S_h.pack(m.error_code)
-    a = m.mechanisms
-    out += _S_i.pack(len(a))
-    for e in a: write_string(out, e)
+    a_mechanisms = m.mechanisms
+    out += _S_i.pack(len(a_mechanisms))
+    for e_mechanisms in a_mechanisms: write_string(out, e_mechanisms)
 
 
 def _dec_SaslHandshakeResponse_v0(buf: memoryview, pos: int) -> tuple[SaslHandshakeResponse, int]:
@@ -90,8 +90,8 @@ def _dec_SaslHandshakeResponse_v0(buf: memoryview, pos: int) -> tuple[SaslHandsh
     n, pos = read_array_len(buf, pos, 2)
     mechanisms = []
     for _ in range(n):
-        e, pos = read_string(buf, pos)
-        mechanisms.append(e)
+        e_mechanisms, pos = read_string(buf, pos)
+        mechanisms.append(e_mechanisms)
     return SaslHandshakeResponse(error_code, mechanisms), pos
 
 

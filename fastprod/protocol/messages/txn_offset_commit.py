@@ -228,25 +228,25 @@ def _dec_TxnOffsetCommitRequestPartition_v3(buf: memoryview, pos: int) -> tuple[
 def _enc_TxnOffsetCommitRequestTopic_v0(m: TxnOffsetCommitRequestTopic, out: bytearray) -> None:
     """TxnOffsetCommitRequestTopic encoder, versions 0-1."""
     write_string(out, m.name)
-    a = m.partitions
-    out += _S_i.pack(len(a))
-    for e in a: _enc_TxnOffsetCommitRequestPartition_v0(e, out)
+    a_partitions = m.partitions
+    out += _S_i.pack(len(a_partitions))
+    for e_partitions in a_partitions: _enc_TxnOffsetCommitRequestPartition_v0(e_partitions, out)
 
 
 def _enc_TxnOffsetCommitRequestTopic_v2(m: TxnOffsetCommitRequestTopic, out: bytearray) -> None:
     """TxnOffsetCommitRequestTopic encoder, version 2."""
     write_string(out, m.name)
-    a = m.partitions
-    out += _S_i.pack(len(a))
-    for e in a: _enc_TxnOffsetCommitRequestPartition_v2(e, out)
+    a_partitions = m.partitions
+    out += _S_i.pack(len(a_partitions))
+    for e_partitions in a_partitions: _enc_TxnOffsetCommitRequestPartition_v2(e_partitions, out)
 
 
 def _enc_TxnOffsetCommitRequestTopic_v3(m: TxnOffsetCommitRequestTopic, out: bytearray) -> None:
     """TxnOffsetCommitRequestTopic encoder, versions 3-5."""
     write_compact_string(out, m.name)
-    a = m.partitions
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_TxnOffsetCommitRequestPartition_v3(e, out)
+    a_partitions = m.partitions
+    write_uvarint(out, len(a_partitions) + 1)
+    for e_partitions in a_partitions: _enc_TxnOffsetCommitRequestPartition_v3(e_partitions, out)
     out.append(0)  # no tagged fields
 
 
@@ -256,8 +256,8 @@ def _dec_TxnOffsetCommitRequestTopic_v0(buf: memoryview, pos: int) -> tuple[TxnO
     n, pos = read_array_len(buf, pos, 14)
     partitions = []
     for _ in range(n):
-        e, pos = _dec_TxnOffsetCommitRequestPartition_v0(buf, pos)
-        partitions.append(e)
+        e_partitions, pos = _dec_TxnOffsetCommitRequestPartition_v0(buf, pos)
+        partitions.append(e_partitions)
     return TxnOffsetCommitRequestTopic(name, partitions), pos
 
 
@@ -267,8 +267,8 @@ def _dec_TxnOffsetCommitRequestTopic_v2(buf: memoryview, pos: int) -> tuple[TxnO
     n, pos = read_array_len(buf, pos, 18)
     partitions = []
     for _ in range(n):
-        e, pos = _dec_TxnOffsetCommitRequestPartition_v2(buf, pos)
-        partitions.append(e)
+        e_partitions, pos = _dec_TxnOffsetCommitRequestPartition_v2(buf, pos)
+        partitions.append(e_partitions)
     return TxnOffsetCommitRequestTopic(name, partitions), pos
 
 
@@ -278,8 +278,8 @@ def _dec_TxnOffsetCommitRequestTopic_v3(buf: memoryview, pos: int) -> tuple[TxnO
     n, pos = read_compact_array_len(buf, pos, 18)
     partitions = []
     for _ in range(n):
-        e, pos = _dec_TxnOffsetCommitRequestPartition_v3(buf, pos)
-        partitions.append(e)
+        e_partitions, pos = _dec_TxnOffsetCommitRequestPartition_v3(buf, pos)
+        partitions.append(e_partitions)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -298,9 +298,9 @@ def _enc_TxnOffsetCommitRequest_v0(m: TxnOffsetCommitRequest, out: bytearray) ->
         raise _absent('TxnOffsetCommitRequest', 'member_id', '3+')
     if m.group_instance_id is not None:
         raise _absent('TxnOffsetCommitRequest', 'group_instance_id', '3+')
-    a = m.topics
-    out += _S_i.pack(len(a))
-    for e in a: _enc_TxnOffsetCommitRequestTopic_v0(e, out)
+    a_topics = m.topics
+    out += _S_i.pack(len(a_topics))
+    for e_topics in a_topics: _enc_TxnOffsetCommitRequestTopic_v0(e_topics, out)
 
 
 def _enc_TxnOffsetCommitRequest_v2(m: TxnOffsetCommitRequest, out: bytearray) -> None:
@@ -314,9 +314,9 @@ def _enc_TxnOffsetCommitRequest_v2(m: TxnOffsetCommitRequest, out: bytearray) ->
         raise _absent('TxnOffsetCommitRequest', 'member_id', '3+')
     if m.group_instance_id is not None:
         raise _absent('TxnOffsetCommitRequest', 'group_instance_id', '3+')
-    a = m.topics
-    out += _S_i.pack(len(a))
-    for e in a: _enc_TxnOffsetCommitRequestTopic_v2(e, out)
+    a_topics = m.topics
+    out += _S_i.pack(len(a_topics))
+    for e_topics in a_topics: _enc_TxnOffsetCommitRequestTopic_v2(e_topics, out)
 
 
 def _enc_TxnOffsetCommitRequest_v3(m: TxnOffsetCommitRequest, out: bytearray) -> None:
@@ -326,9 +326,9 @@ def _enc_TxnOffsetCommitRequest_v3(m: TxnOffsetCommitRequest, out: bytearray) ->
     out += _S_qhi.pack(m.producer_id, m.producer_epoch, m.generation_id)
     write_compact_string(out, m.member_id)
     write_compact_nullable_string(out, m.group_instance_id)
-    a = m.topics
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_TxnOffsetCommitRequestTopic_v3(e, out)
+    a_topics = m.topics
+    write_uvarint(out, len(a_topics) + 1)
+    for e_topics in a_topics: _enc_TxnOffsetCommitRequestTopic_v3(e_topics, out)
     out.append(0)  # no tagged fields
 
 
@@ -341,8 +341,8 @@ def _dec_TxnOffsetCommitRequest_v0(buf: memoryview, pos: int) -> tuple[TxnOffset
     n, pos = read_array_len(buf, pos, 6)
     topics = []
     for _ in range(n):
-        e, pos = _dec_TxnOffsetCommitRequestTopic_v0(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_TxnOffsetCommitRequestTopic_v0(buf, pos)
+        topics.append(e_topics)
     return TxnOffsetCommitRequest(transactional_id, group_id, producer_id, producer_epoch, -1, '', None, topics), pos
 
 
@@ -355,8 +355,8 @@ def _dec_TxnOffsetCommitRequest_v2(buf: memoryview, pos: int) -> tuple[TxnOffset
     n, pos = read_array_len(buf, pos, 6)
     topics = []
     for _ in range(n):
-        e, pos = _dec_TxnOffsetCommitRequestTopic_v2(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_TxnOffsetCommitRequestTopic_v2(buf, pos)
+        topics.append(e_topics)
     return TxnOffsetCommitRequest(transactional_id, group_id, producer_id, producer_epoch, -1, '', None, topics), pos
 
 
@@ -371,8 +371,8 @@ def _dec_TxnOffsetCommitRequest_v3(buf: memoryview, pos: int) -> tuple[TxnOffset
     n, pos = read_compact_array_len(buf, pos, 3)
     topics = []
     for _ in range(n):
-        e, pos = _dec_TxnOffsetCommitRequestTopic_v3(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_TxnOffsetCommitRequestTopic_v3(buf, pos)
+        topics.append(e_topics)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -412,17 +412,17 @@ def _dec_TxnOffsetCommitResponsePartition_v3(buf: memoryview, pos: int) -> tuple
 def _enc_TxnOffsetCommitResponseTopic_v0(m: TxnOffsetCommitResponseTopic, out: bytearray) -> None:
     """TxnOffsetCommitResponseTopic encoder, versions 0-2."""
     write_string(out, m.name)
-    a = m.partitions
-    out += _S_i.pack(len(a))
-    for e in a: _enc_TxnOffsetCommitResponsePartition_v0(e, out)
+    a_partitions = m.partitions
+    out += _S_i.pack(len(a_partitions))
+    for e_partitions in a_partitions: _enc_TxnOffsetCommitResponsePartition_v0(e_partitions, out)
 
 
 def _enc_TxnOffsetCommitResponseTopic_v3(m: TxnOffsetCommitResponseTopic, out: bytearray) -> None:
     """TxnOffsetCommitResponseTopic encoder, versions 3-5."""
     write_compact_string(out, m.name)
-    a = m.partitions
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_TxnOffsetCommitResponsePartition_v3(e, out)
+    a_partitions = m.partitions
+    write_uvarint(out, len(a_partitions) + 1)
+    for e_partitions in a_partitions: _enc_TxnOffsetCommitResponsePartition_v3(e_partitions, out)
     out.append(0)  # no tagged fields
 
 
@@ -432,8 +432,8 @@ def _dec_TxnOffsetCommitResponseTopic_v0(buf: memoryview, pos: int) -> tuple[Txn
     n, pos = read_array_len(buf, pos, 6)
     partitions = []
     for _ in range(n):
-        e, pos = _dec_TxnOffsetCommitResponsePartition_v0(buf, pos)
-        partitions.append(e)
+        e_partitions, pos = _dec_TxnOffsetCommitResponsePartition_v0(buf, pos)
+        partitions.append(e_partitions)
     return TxnOffsetCommitResponseTopic(name, partitions), pos
 
 
@@ -443,8 +443,8 @@ def _dec_TxnOffsetCommitResponseTopic_v3(buf: memoryview, pos: int) -> tuple[Txn
     n, pos = read_compact_array_len(buf, pos, 7)
     partitions = []
     for _ in range(n):
-        e, pos = _dec_TxnOffsetCommitResponsePartition_v3(buf, pos)
-        partitions.append(e)
+        e_partitions, pos = _dec_TxnOffsetCommitResponsePartition_v3(buf, pos)
+        partitions.append(e_partitions)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
@@ -455,17 +455,17 @@ def _dec_TxnOffsetCommitResponseTopic_v3(buf: memoryview, pos: int) -> tuple[Txn
 def _enc_TxnOffsetCommitResponse_v0(m: TxnOffsetCommitResponse, out: bytearray) -> None:
     """TxnOffsetCommitResponse encoder, versions 0-2."""
     out += _S_i.pack(m.throttle_time_ms)
-    a = m.topics
-    out += _S_i.pack(len(a))
-    for e in a: _enc_TxnOffsetCommitResponseTopic_v0(e, out)
+    a_topics = m.topics
+    out += _S_i.pack(len(a_topics))
+    for e_topics in a_topics: _enc_TxnOffsetCommitResponseTopic_v0(e_topics, out)
 
 
 def _enc_TxnOffsetCommitResponse_v3(m: TxnOffsetCommitResponse, out: bytearray) -> None:
     """TxnOffsetCommitResponse encoder, versions 3-5."""
     out += _S_i.pack(m.throttle_time_ms)
-    a = m.topics
-    write_uvarint(out, len(a) + 1)
-    for e in a: _enc_TxnOffsetCommitResponseTopic_v3(e, out)
+    a_topics = m.topics
+    write_uvarint(out, len(a_topics) + 1)
+    for e_topics in a_topics: _enc_TxnOffsetCommitResponseTopic_v3(e_topics, out)
     out.append(0)  # no tagged fields
 
 
@@ -476,8 +476,8 @@ def _dec_TxnOffsetCommitResponse_v0(buf: memoryview, pos: int) -> tuple[TxnOffse
     n, pos = read_array_len(buf, pos, 6)
     topics = []
     for _ in range(n):
-        e, pos = _dec_TxnOffsetCommitResponseTopic_v0(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_TxnOffsetCommitResponseTopic_v0(buf, pos)
+        topics.append(e_topics)
     return TxnOffsetCommitResponse(throttle_time_ms, topics), pos
 
 
@@ -488,8 +488,8 @@ def _dec_TxnOffsetCommitResponse_v3(buf: memoryview, pos: int) -> tuple[TxnOffse
     n, pos = read_compact_array_len(buf, pos, 3)
     topics = []
     for _ in range(n):
-        e, pos = _dec_TxnOffsetCommitResponseTopic_v3(buf, pos)
-        topics.append(e)
+        e_topics, pos = _dec_TxnOffsetCommitResponseTopic_v3(buf, pos)
+        topics.append(e_topics)
     if buf[pos]:
         pos = skip_tagged_fields(buf, pos)
     else:
