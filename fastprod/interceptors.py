@@ -16,7 +16,10 @@ record goes on with what the previous interceptor returned.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
+
+if TYPE_CHECKING:
+    from fastprod.engine.futures import DeliveryCallback, RecordMetadata
 
 log = logging.getLogger("fastprod.interceptors")
 
@@ -65,9 +68,9 @@ class Interceptors:
                 self._raised(fn, "on_send", "; the record goes on as it was")
         return record
 
-    def wrap_callback(self, on_delivery: Callable | None) -> Callable:
+    def wrap_callback(self, on_delivery: DeliveryCallback | None) -> DeliveryCallback:
         """The on_delivery that runs the interceptors first, then the user's."""
-        def callback(metadata, error) -> None:
+        def callback(metadata: RecordMetadata | None, error: BaseException | None) -> None:
             for fn in self._on_ack:
                 try:
                     fn(metadata, error)
@@ -77,7 +80,7 @@ class Interceptors:
                 on_delivery(metadata, error)
         return callback
 
-    def _raised(self, fn: Callable, phase: str, consequence: str) -> None:
+    def _raised(self, fn: Callable[..., object], phase: str, consequence: str) -> None:
         """Log the first exception of each interceptor method with its traceback, the
         later ones at DEBUG: a broken interceptor must not flood the log per record."""
         key = (id(fn.__self__) if hasattr(fn, "__self__") else id(fn), phase)

@@ -350,8 +350,8 @@ class StickyPartitionCache:
             elif len(available) == 1:
                 new = available[0].partition
             else:
-                new = old
-                while new is None or new == old:
+                new = -1 if old is None else old
+                while new == old or new < 0:
                     new = available[_random31(self._rng) % len(available)].partition
             self._index[topic] = new
             return new
@@ -363,9 +363,10 @@ class RoundRobinPartitioner(Partitioner):
     key. One counter per topic, shared by all threads."""
 
     def __init__(self) -> None:
-        self._counters: dict[str, itertools.count] = {}
+        self._counters: dict[str, itertools.count[int]] = {}
 
-    def partition(self, topic, key, key_bytes, value, value_bytes, snapshot):
+    def partition(self, topic: str, key: Any, key_bytes: Optional[bytes], value: Any,
+                  value_bytes: Optional[bytes], snapshot: ClusterSnapshot) -> int:
         counter = self._counters.get(topic)
         if counter is None:
             counter = self._counters.setdefault(topic, itertools.count())
@@ -389,10 +390,11 @@ class UniformStickyPartitioner(Partitioner):
     def __init__(self, *, rng: Optional[random.Random] = None) -> None:
         self._cache = StickyPartitionCache(rng=rng)
 
-    def partition(self, topic, key, key_bytes, value, value_bytes, snapshot):
+    def partition(self, topic: str, key: Any, key_bytes: Optional[bytes], value: Any,
+                  value_bytes: Optional[bytes], snapshot: ClusterSnapshot) -> int:
         return self._cache.partition(topic, snapshot)
 
-    def on_new_batch(self, topic, snapshot, prev_partition):
+    def on_new_batch(self, topic: str, snapshot: ClusterSnapshot, prev_partition: int) -> None:
         self._cache.next_partition(topic, snapshot, prev_partition)
 
 
@@ -402,7 +404,8 @@ class CallablePartitioner(Partitioner):
     def __init__(self, fn: Callable[[str, Optional[bytes], int], int]) -> None:
         self.fn = fn
 
-    def partition(self, topic, key, key_bytes, value, value_bytes, snapshot):
+    def partition(self, topic: str, key: Any, key_bytes: Optional[bytes], value: Any,
+                  value_bytes: Optional[bytes], snapshot: ClusterSnapshot) -> int:
         return self.fn(topic, key_bytes, len(snapshot.partitions_for_topic(topic)))
 
     def __repr__(self) -> str:
@@ -415,7 +418,7 @@ class _AdaptedPartitioner(Partitioner):
 
     def __init__(self, obj: Any) -> None:
         self.wrapped = obj
-        self.partition = obj.partition
+        self.partition = obj.partition  # type: ignore[method-assign]
         for name in ("close", "on_new_batch", "configure"):
             method = getattr(obj, name, None)
             if callable(method):
@@ -529,7 +532,7 @@ def check_partition(partition: Any, num_partitions: int, topic: Optional[str] = 
     if not 0 <= partition < num_partitions:
         raise ValueError(f"the partitioner returned partition {partition}{where}, which is "
                          f"not in the range [0...{num_partitions})")
-    return partition
+    return partition  # type: ignore[no-any-return]  # an int: checked above, per record
 
 
 def record_partition(topic: str, partition: Optional[int], key: Any,

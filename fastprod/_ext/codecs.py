@@ -17,14 +17,22 @@ Compressor objects that are not thread-safe are kept per thread.
 from __future__ import annotations
 
 import struct
+import sys
 import threading
 import zlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 12):
+        from collections.abc import Buffer
+    else:
+        from typing_extensions import Buffer
 
 NONE, GZIP, SNAPPY, LZ4, ZSTD = 0, 1, 2, 3, 4
 NAMES = {NONE: "none", GZIP: "gzip", SNAPPY: "snappy", LZ4: "lz4", ZSTD: "zstd"}
 
 # Java's CompressionType defaults and valid ranges (None: the codec takes no level).
-DEFAULT_LEVELS = {NONE: None, GZIP: -1, SNAPPY: None, LZ4: 9, ZSTD: 3}
+DEFAULT_LEVELS: dict[int, int | None] = {NONE: None, GZIP: -1, SNAPPY: None, LZ4: 9, ZSTD: 3}
 LEVEL_RANGES = {GZIP: (1, 9), LZ4: (1, 17), ZSTD: (-131072, 22)}
 
 XERIAL_MAGIC = b"\x82SNAPPY\x00"
@@ -48,16 +56,17 @@ def check_level(codec: int, level: int | None) -> int | None:
     return level
 
 
-def compress(codec: int, data, level: int | None) -> bytes:
+def compress(codec: int, data: Buffer, level: int | None) -> bytes:
     if codec == GZIP:
-        c = zlib.compressobj(level, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+        c = zlib.compressobj(-1 if level is None else level, zlib.DEFLATED,
+                             16 + zlib.MAX_WBITS)
         return c.compress(data) + c.flush()
     if codec == SNAPPY:
         return _snappy_xerial(data)
     if codec == LZ4:
         import lz4.frame
 
-        return lz4.frame.compress(
+        return bytes(lz4.frame.compress(
             data,
             compression_level=0 if level == DEFAULT_LEVELS[LZ4] else level,
             block_size=lz4.frame.BLOCKSIZE_MAX64KB,
@@ -65,13 +74,13 @@ def compress(codec: int, data, level: int | None) -> bytes:
             content_checksum=False,
             block_checksum=False,
             store_size=False,
-        )
+        ))
     if codec == ZSTD:
-        return _zstd_compressor(level).compress(data)
+        return bytes(_zstd_compressor(3 if level is None else level).compress(data))
     raise ValueError(f"unknown compression type {codec!r}")
 
 
-def decompress(codec: int, data) -> bytes:
+def decompress(codec: int, data: Buffer) -> bytes:
     if codec == GZIP:
         return _gunzip(data)
     if codec == SNAPPY:
@@ -79,28 +88,29 @@ def decompress(codec: int, data) -> bytes:
     if codec == LZ4:
         import lz4.frame
 
-        return lz4.frame.decompress(data)
+        return bytes(lz4.frame.decompress(data))
     if codec == ZSTD:
         # A streaming decoder: frames from other writers may not record their size.
         # read_across_frames: a writer may have flushed several frames into one batch.
-        return _zstd_decompressor().decompressobj(read_across_frames=True).decompress(data)
+        return bytes(_zstd_decompressor().decompressobj(read_across_frames=True)
+                     .decompress(data))
     raise ValueError(f"unknown compression type {codec!r}")
 
 
-def _gunzip(data) -> bytes:
+def _gunzip(data: Buffer) -> bytes:
     """Every gzip member, as Java's GZIPInputStream reads them (zlib stops at one)."""
     out = []
-    data = bytes(data)
-    while data:
+    rest = bytes(data)
+    while rest:
         d = zlib.decompressobj(32 + zlib.MAX_WBITS)  # gzip or zlib header
-        out.append(d.decompress(data))
+        out.append(d.decompress(rest))
         if not d.eof:
             raise ValueError("truncated gzip stream")
-        data = d.unused_data
+        rest = d.unused_data
     return b"".join(out)
 
 
-def _snappy_xerial(data) -> bytes:
+def _snappy_xerial(data: Buffer) -> bytes:
     import snappy
 
     view = memoryview(data)
@@ -112,12 +122,12 @@ def _snappy_xerial(data) -> bytes:
     return b"".join(parts)
 
 
-def _snappy_unframe(data) -> bytes:
+def _snappy_unframe(data: Buffer) -> bytes:
     import snappy
 
     view = memoryview(data)
     if bytes(view[:8]) != XERIAL_MAGIC:
-        return snappy.decompress(bytes(view))
+        return bytes(snappy.decompress(bytes(view)))
     if len(view) < 16:
         raise ValueError("truncated xerial snappy header")
     out = []
@@ -134,7 +144,7 @@ def _snappy_unframe(data) -> bytes:
     return b"".join(out)
 
 
-def _zstd_compressor(level: int):
+def _zstd_compressor(level: int) -> Any:
     cache = getattr(_local, "zstd", None)
     if cache is None:
         cache = _local.zstd = {}
@@ -146,7 +156,7 @@ def _zstd_compressor(level: int):
     return c
 
 
-def _zstd_decompressor():
+def _zstd_decompressor() -> Any:
     d = getattr(_local, "zstd_d", None)
     if d is None:
         import zstandard

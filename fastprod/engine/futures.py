@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Iterator, Sequence
+from typing import Any, Callable
 
 from fastprod._ext.accumulate import (
     ProduceRequestResult,
@@ -48,7 +49,8 @@ class BatchFuture:
     __slots__ = ("topic", "_segments", "_keys", "_values", "_timestamp", "_on_delivery",
                  "_pending", "_lock", "_event", "_callbacks", "__weakref__")
 
-    def __init__(self, topic: str, keys, values, timestamp: int,
+    def __init__(self, topic: str, keys: Sequence[Any] | None, values: Sequence[Any],
+                 timestamp: int,
                  on_delivery: DeliveryCallback | None) -> None:
         self.topic = topic
         # (batch result, offset delta of the first record, input indices)
@@ -180,7 +182,7 @@ class BatchFuture:
         if not self._event.wait(timeout):
             raise KafkaTimeoutError(f"send_batch not complete within {timeout} s")
 
-    def _each(self):
+    def _each(self) -> Iterator[tuple[int, RecordMetadata | None, BaseException | None]]:
         keys, values, ts = self._keys, self._values, self._timestamp
         for result, first, indices in self._segments:
             base = result.base_offset
