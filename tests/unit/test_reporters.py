@@ -105,6 +105,15 @@ def test_load_by_colon_spec_dotted_spec_class_and_instance():
         assert r.config["linger.ms"] == 5
 
 
+def test_the_shipped_reporters_by_the_names_the_readme_gives():
+    loaded = load_reporters(cfg(metric_reporters=[
+        "fastprod.metrics.LoggingReporter", "fastprod.metrics.PrometheusReporter"],
+        fastprod_metrics_log_interval_ms=1234))
+    assert [type(r) for r in loaded] == [LoggingReporter, PrometheusReporter]
+    assert loaded[0].interval_ms == 1234 and loaded[0].client_id == "c1"
+    assert loaded[1]._want_port is None  # no port configured: nothing served
+
+
 def test_a_comma_separated_string_works_too():
     loaded = load_reporters(cfg(metric_reporters=f"{JMX_REPORTER}, {__name__}:Recorder"))
     assert [type(r) for r in loaded] == [Recorder]
