@@ -1,9 +1,10 @@
 """Producer configuration: one table of every key, validated once into a frozen object.
 
 The table (``CONFIG_DEFS``) follows Kafka 4.3.1's ``ProducerConfig.configDef()``: the
-same names, types, defaults and validators, each with one line of documentation. Two keys
+same names, types, defaults and validators, each with one line of documentation. Some keys
 are fastprod's own (``ConfigKey.java`` is False): ``sasl.username`` and ``sasl.password``,
-a shorter way to give PLAIN/SCRAM credentials than ``sasl.jaas.config``.
+a shorter way to give PLAIN/SCRAM credentials than ``sasl.jaas.config``, and the
+``fastprod.metrics.*`` settings of the reporters shipped in fastprod.metrics.
 
 ``ProducerConfig`` accepts a mapping with Java names, keyword arguments with underscores
 for dots, or both::
@@ -349,6 +350,17 @@ def _parse_class_list(value: Any) -> tuple[Any, ...]:
                        'a list of classes, callables or "module:Name" strings')
 
 
+def _is_reporter_spec(item: Any) -> bool:
+    # metric.reporters also takes ready-made reporter instances (Java only takes names).
+    return _is_class_spec(item) or callable(getattr(item, "metric_change", None))
+
+
+def _parse_reporters(value: Any) -> tuple[Any, ...]:
+    return _split_list(value, _is_reporter_spec,
+                       'a list of MetricsReporter classes or instances, or "module:Name" '
+                       'strings')
+
+
 def _parse_serializer(value: Any) -> Any:
     if isinstance(value, str) and value.strip():
         return value.strip()
@@ -562,7 +574,8 @@ _KEYS: tuple[ConfigKey, ...] = (
               "Interceptors that see (and may change) records before they are sent."),
     # --- metrics -------------------------------------------------------------------------
     ConfigKey("metric.reporters", _CLASSES, ("org.apache.kafka.common.metrics.JmxReporter",),
-              None, "Classes notified of metrics; Java's JmxReporter has no Python effect."),
+              None, "Reporter classes or instances told of every metric; JmxReporter is a "
+              "no-op.", parse=_parse_reporters),
     ConfigKey("metrics.num.samples", _INT, 2, at_least(1),
               "Number of samples kept to compute metrics."),
     ConfigKey("metrics.sample.window.ms", _LONG, 30000, _GE0,
@@ -571,6 +584,12 @@ _KEYS: tuple[ConfigKey, ...] = (
               "Highest level of metrics recorded."),
     ConfigKey("enable.metrics.push", _BOOL, True, None,
               "Push client metrics to brokers that ask for them (KIP-714)."),
+    ConfigKey("fastprod.metrics.log.interval.ms", _LONG, 60000, at_least(1),
+              "How often LoggingReporter logs its one-line JSON summary (fastprod).",
+              java=False),
+    ConfigKey("fastprod.metrics.prometheus.port", _INT, None, Between(0, 65535),
+              "Port PrometheusReporter serves /metrics on; 0 any free port, unset none "
+              "(fastprod).", java=False),
     # --- security --------------------------------------------------------------------------
     ConfigKey("security.protocol", _STR, "PLAINTEXT",
               OneOf("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL", ignore_case=True),

@@ -37,7 +37,7 @@ from fastprod.errors import (
     KafkaTimeoutError,
     ProducerClosedError,
 )
-from fastprod.metrics import KafkaMetric, MetricName
+from fastprod.metrics import KafkaMetric, MetricName, close_reporters, load_reporters
 from fastprod.partitioners import record_partition, uses_on_new_batch
 
 log = logging.getLogger("fastprod.producer")
@@ -68,7 +68,12 @@ class Producer(ProducerFront):
         self._setup_front(cfg)
         self._abort_on_new_batch = uses_on_new_batch(self._partitioner)
 
-        engine = self._engine = build_engine(cfg, build_metadata(cfg))
+        reporters = load_reporters(cfg)
+        try:
+            engine = self._engine = build_engine(cfg, build_metadata(cfg), reporters=reporters)
+        except BaseException:
+            close_reporters(reporters)
+            raise
         self._producer_metrics = engine.metrics
         self._metadata = engine.metadata
         self._transaction_manager = engine.transaction_manager

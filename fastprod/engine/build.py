@@ -57,7 +57,8 @@ _OWN = object()
 
 
 def build_metrics(cfg: ProducerConfig, reporters: list | None = None) -> ProducerMetrics:
-    """The metrics registry of one producer (or one ShardedProducer worker)."""
+    """The metrics registry of one producer (or one ShardedProducer worker), telling
+    ``reporters`` (fastprod.metrics.load_reporters) of every metric it gets."""
     registry = Metrics(MetricConfig(samples=cfg.metrics_num_samples,
                                     window_ms=max(cfg.metrics_sample_window_ms, 1)),
                        reporters=reporters)
@@ -66,11 +67,13 @@ def build_metrics(cfg: ProducerConfig, reporters: list | None = None) -> Produce
 
 def build_engine(cfg: ProducerConfig, metadata: ClusterView,
                  fetcher: MetadataFetcher | None | object = _OWN,
-                 clock: Clock = monotonic_ms, metrics: ProducerMetrics | None = None) -> Engine:
+                 clock: Clock = monotonic_ms, metrics: ProducerMetrics | None = None,
+                 reporters: list | None = None) -> Engine:
     """The engine around ``metadata``; its network client fetches metadata through
     ``fetcher`` (by default ``metadata`` itself, a Metadata; None for a worker of
     ShardedProducer, whose parent fetches). Every part reads time from ``clock`` and
-    records into ``metrics`` (a registry of its own by default)."""
+    records into ``metrics`` (by default a registry of its own, which tells
+    ``reporters`` of its metrics)."""
     if cfg.security_protocol != "PLAINTEXT":
         raise ConfigError(f"security.protocol={cfg.security_protocol} is not supported "
                           f"yet: only PLAINTEXT is")
@@ -92,7 +95,7 @@ def build_engine(cfg: ProducerConfig, metadata: ClusterView,
         enable_adaptive_partitioning=partitioning.enable_adaptive_partitioning,
         partition_availability_timeout_ms=partitioning.partition_availability_timeout_ms,
         clock=clock)
-    pm = build_metrics(cfg) if metrics is None else metrics
+    pm = build_metrics(cfg, reporters) if metrics is None else metrics
     client = build_network_client(cfg, metadata, metadata if fetcher is _OWN else fetcher,
                                   clock=clock, metrics=pm)
     sender = Sender(

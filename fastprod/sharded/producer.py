@@ -52,7 +52,8 @@ from fastprod.metrics import MetricName
 from fastprod.sharded.completion import fail_pending
 from fastprod.sharded.feeder import Feeder
 from fastprod.sharded.handle import WorkerHandle
-from fastprod.sharded.metrics import MeasuredMetric, gather
+from fastprod.metrics import load_reporters
+from fastprod.sharded.metrics import GatheredMetrics, MeasuredMetric, gather
 from fastprod.sharded.messages import Flush, Snapshot
 from fastprod.sharded.reports import ReportsReader
 from fastprod.sharded.supervisor import Supervisor
@@ -63,7 +64,11 @@ _MIN_RING_BYTES = 1 << 20
 # Keys the parent handles itself; the workers get records already serialized and
 # partitioned.
 _PARENT_ONLY = {"key.serializer", "value.serializer", "partitioner.class",
-                "interceptor.classes"}
+                "interceptor.classes", "metric.reporters", "fastprod.metrics.log.interval.ms",
+                "fastprod.metrics.prometheus.port"}
+# How long one round of the reporters' questions to the workers may take: a Prometheus
+# scrape (10 s timeout by default) must answer even while a worker is stuck.
+_REPORTER_GATHER_TIMEOUT_S = 5.0
 
 
 class ShardedProducer(ProducerFront):
@@ -90,12 +95,16 @@ class ShardedProducer(ProducerFront):
         if type(count) is not int or count < 1:
             raise ConfigError(f"workers must be a positive int, not {workers!r}")
         self._setup_front(cfg)
+        # Made and configured before any worker starts, so a bad spec fails at once;
+        # they start (init) once the workers can answer.
+        reporters = load_reporters(cfg)
         ring_bytes = max(_MIN_RING_BYTES, _next_pow2(cfg.buffer_memory // count))
         self._buffer_memory = ring_bytes - 64  # one record must fit a ring
         self._closed = False
         self._close_lock = threading.Lock()
         self._stop = threading.Event()
         self._torn_down = False
+        self._reporter_view: GatheredMetrics | None = None
         worker_config = {k: v for k, v in cfg.originals.items() if k not in _PARENT_ONLY}
         # The ring bounds the record bytes a worker holds; its accumulator reserves whole
         # batches, so give it room for partly filled ones on top.
@@ -138,6 +147,7 @@ class ShardedProducer(ProducerFront):
                                                  name=f"fastprod-metadata-{self.client_id}")
         self._metadata_thread.start()
         self._reports.start()
+        self._reporter_view = self._start_reporters(reporters)
         self._feeder.stager.start()
         log.info("sharded producer %s started with %d workers", self.client_id, count)
 
@@ -254,6 +264,33 @@ class ShardedProducer(ProducerFront):
         return gather(self._producer_metrics.metrics.metrics(), self._workers,
                       self.client_id, timeout)
 
+    def _start_reporters(self, reporters: list[Any]) -> GatheredMetrics | None:
+        """metric.reporters run here in the parent, over the totals and worker=N metrics
+        that metrics() returns: a view asks the workers when a reporter reads (see
+        GatheredMetrics), since the workers' registries are in other processes."""
+        if not reporters:
+            return None
+        view = GatheredMetrics(self._gather_for_reporters, reporters,
+                               timeout=_REPORTER_GATHER_TIMEOUT_S)
+        try:
+            view.start()
+        except BaseException:
+            view.close()
+            self.close(0)
+            raise
+        return view
+
+    def _close_reporters(self) -> None:
+        view, self._reporter_view = self._reporter_view, None
+        if view is not None:
+            view.close()
+
+    def _gather_for_reporters(self, timeout: float) -> dict[MetricName, MeasuredMetric]:
+        if self._stop.is_set():
+            raise ProducerClosedError("the producer is closed")
+        return gather(self._producer_metrics.metrics.metrics(), self._workers,
+                      self.client_id, timeout)
+
     @timed("flush")
     def flush(self, timeout: float | None = None) -> None:
         """Wait until every record sent before this call is delivered or failed. After
@@ -309,6 +346,7 @@ class ShardedProducer(ProducerFront):
             self.flush(timeout)
         except KafkaTimeoutError:
             log.warning("close(): records still pending after %s s", timeout)
+        self._close_reporters()  # before the workers go: they must not be asked then
         grace_ms = 0 if timeout is not None else self.config.delivery_timeout_ms
         self._supervisor.shut_down(grace_ms, timeout)
         self._stop.set()
@@ -336,6 +374,7 @@ class ShardedProducer(ProducerFront):
         if self._torn_down:  # a Ctrl-C during the first one: do not release twice
             return
         self._torn_down = True
+        self._close_reporters()
         self._stop.set()
         self._metadata.close()
         # Every thread that touches the rings stops before their memory is unmapped.

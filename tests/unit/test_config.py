@@ -169,7 +169,9 @@ def error_of(*args: Any, **kwargs: Any) -> str:
 def test_table_has_every_java_config() -> None:
     java_keys = {k for k, d in CONFIG_DEFS.items() if d.java}
     assert java_keys == set(JAVA_CONFIGS)
-    assert {k for k, d in CONFIG_DEFS.items() if not d.java} == {"sasl.username", "sasl.password"}
+    assert {k for k, d in CONFIG_DEFS.items() if not d.java} == {
+        "sasl.username", "sasl.password", "fastprod.metrics.log.interval.ms",
+        "fastprod.metrics.prometheus.port"}
 
 
 @pytest.mark.parametrize("key", sorted(JAVA_CONFIGS))
