@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastprod.cluster.snapshot import Node
 from fastprod.errors import ERRORS_BY_NAME, KafkaError, KafkaTimeoutError, error_for_code
@@ -42,6 +42,16 @@ from fastprod.protocol.messages.txn_offset_commit import (
 
 if TYPE_CHECKING:
     from fastprod.engine.transaction_manager import TransactionManager
+    from fastprod.protocol.base import Message
+    from fastprod.protocol.messages.add_offsets_to_txn import AddOffsetsToTxnResponse
+    from fastprod.protocol.messages.add_partitions_to_txn import AddPartitionsToTxnResponse
+    from fastprod.protocol.messages.end_txn import EndTxnResponse
+    from fastprod.protocol.messages.find_coordinator import FindCoordinatorResponse
+    from fastprod.protocol.messages.init_producer_id import InitProducerIdResponse
+    from fastprod.protocol.messages.txn_offset_commit import TxnOffsetCommitResponse
+
+# {(topic, partition): (offset, metadata)}
+Offsets = dict[tuple[str, int], tuple[int, "str | None"]]
 
 log = logging.getLogger("fastprod.transactions")
 
@@ -127,16 +137,25 @@ class TxnRequest:
     coordinator_key: str = ""
     retry_backoff_ms: int | None = None  # None: retry.backoff.ms
 
-    def __init__(self, tm: "TransactionManager",
+    def __init__(self, tm: TransactionManager,
                  result: TransactionalRequestResult | None = None) -> None:
         self.tm = tm
         self.result = result or TransactionalRequestResult(type(self).__name__)
 
-    def build(self, version: int):
+    def build(self, version: int) -> Message:
         raise NotImplementedError
 
-    def handle(self, response) -> Outcome:
+    def handle(self, response: Any) -> Outcome:
+        """``response``: the decoded answer to build()'s request."""
         raise NotImplementedError
+
+    @property
+    def transactional_id(self) -> str:
+        """Every request but InitProducerId exists only for a transactional producer."""
+        tid = self.tm.transactional_id
+        if tid is None:
+            raise KafkaError(f"{type(self).__name__} needs a transactional.id")
+        return tid
 
     def fail(self, error: BaseException) -> None:
         """The request will not be retried: report the error and move the state."""
@@ -163,18 +182,19 @@ class FindCoordinator(TxnRequest):
     priority = 0
     coordinator = None  # any broker answers
 
-    def __init__(self, tm, coordinator_type: CoordinatorType, key: str) -> None:
+    def __init__(self, tm: TransactionManager, coordinator_type: CoordinatorType,
+                 key: str) -> None:
         super().__init__(tm)
         self.coordinator_type = coordinator_type
         self.key = key
 
-    def build(self, version: int):
+    def build(self, version: int) -> FindCoordinatorRequest:
         if version >= 4:
             return FindCoordinatorRequest(key_type=int(self.coordinator_type),
                                           coordinator_keys=[self.key])
         return FindCoordinatorRequest(key=self.key, key_type=int(self.coordinator_type))
 
-    def handle(self, response) -> Outcome:
+    def handle(self, response: FindCoordinatorResponse) -> Outcome:
         if response.coordinators:
             c = response.coordinators[0]
             code, node = c.error_code, Node(c.node_id, c.host, c.port)
@@ -201,13 +221,13 @@ class InitProducerId(TxnRequest):
     api_key = _INIT_PRODUCER_ID
     priority = 1
 
-    def build(self, version: int):
+    def build(self, version: int) -> InitProducerIdRequest:
         return InitProducerIdRequest(
             transactional_id=self.tm.transactional_id,
             transaction_timeout_ms=self.tm.transaction_timeout_ms,
             producer_id=self.tm.producer_id, producer_epoch=self.tm.producer_epoch)
 
-    def handle(self, response) -> Outcome:
+    def handle(self, response: InitProducerIdResponse) -> Outcome:
         code = response.error_code
         if code == 0:
             self.tm.set_producer_id(response.producer_id, response.producer_epoch)
@@ -225,23 +245,23 @@ class AddPartitions(TxnRequest):
     api_key = _ADD_PARTITIONS
     max_version = 3  # v4+ is for brokers verifying on a client's behalf
 
-    def __init__(self, tm, partitions: set[tuple[str, int]]) -> None:
+    def __init__(self, tm: TransactionManager, partitions: set[tuple[str, int]]) -> None:
         super().__init__(tm)
         self.partitions = partitions
 
-    def build(self, version: int):
+    def build(self, version: int) -> AddPartitionsToTxnRequest:
         by_topic: dict[str, list[int]] = {}
         for topic, partition in sorted(self.partitions):
             by_topic.setdefault(topic, []).append(partition)
         return AddPartitionsToTxnRequest(
-            v3_and_below_transactional_id=self.tm.transactional_id,
+            v3_and_below_transactional_id=self.transactional_id,
             v3_and_below_producer_id=self.tm.producer_id,
             v3_and_below_producer_epoch=self.tm.producer_epoch,
             v3_and_below_topics=[AddPartitionsToTxnTopic(name=t, partitions=ps)
                                  for t, ps in by_topic.items()])
 
-    def handle(self, response) -> Outcome:
-        errors = {}
+    def handle(self, response: AddPartitionsToTxnResponse) -> Outcome:
+        errors: dict[tuple[str, int], int] = {}
         for topic in response.results_by_topic_v3_and_below:
             for p in topic.results_by_partition:
                 if p.partition_error_code:
@@ -270,17 +290,17 @@ class AddPartitions(TxnRequest):
 class AddOffsets(TxnRequest):
     api_key = _ADD_OFFSETS
 
-    def __init__(self, tm, offsets, group) -> None:
+    def __init__(self, tm: TransactionManager, offsets: Offsets, group: ConsumerGroupMetadata) -> None:
         super().__init__(tm, TransactionalRequestResult("send_offsets_to_transaction"))
         self.offsets = offsets
         self.group = group
 
-    def build(self, version: int):
+    def build(self, version: int) -> AddOffsetsToTxnRequest:
         return AddOffsetsToTxnRequest(
-            transactional_id=self.tm.transactional_id, producer_id=self.tm.producer_id,
+            transactional_id=self.transactional_id, producer_id=self.tm.producer_id,
             producer_epoch=self.tm.producer_epoch, group_id=self.group.group_id)
 
-    def handle(self, response) -> Outcome:
+    def handle(self, response: AddOffsetsToTxnResponse) -> Outcome:
         code = response.error_code
         if code == 0:
             # Now the offsets themselves, to the group's coordinator; same user result.
@@ -300,28 +320,29 @@ class TxnOffsetCommit(TxnRequest):
     max_version = 4  # v5 means transactions v2
     coordinator = CoordinatorType.GROUP
 
-    def __init__(self, tm, offsets, group, result) -> None:
+    def __init__(self, tm: TransactionManager, offsets: Offsets, group: ConsumerGroupMetadata,
+                 result: TransactionalRequestResult) -> None:
         super().__init__(tm, result)
         self.offsets = offsets  # {(topic, partition): (offset, metadata)}
         self.group = group
         self.coordinator_key = group.group_id
 
-    def build(self, version: int):
+    def build(self, version: int) -> TxnOffsetCommitRequest:
         by_topic: dict[str, list[TxnOffsetCommitRequestPartition]] = {}
         for (topic, partition), (offset, metadata) in sorted(self.offsets.items()):
             by_topic.setdefault(topic, []).append(TxnOffsetCommitRequestPartition(
                 partition_index=partition, committed_offset=offset,
                 committed_metadata=metadata))
         return TxnOffsetCommitRequest(
-            transactional_id=self.tm.transactional_id, group_id=self.group.group_id,
+            transactional_id=self.transactional_id, group_id=self.group.group_id,
             producer_id=self.tm.producer_id, producer_epoch=self.tm.producer_epoch,
             generation_id=self.group.generation_id, member_id=self.group.member_id,
             group_instance_id=self.group.group_instance_id,
             topics=[TxnOffsetCommitRequestTopic(name=t, partitions=ps)
                     for t, ps in by_topic.items()])
 
-    def handle(self, response) -> Outcome:
-        failed = {}
+    def handle(self, response: TxnOffsetCommitResponse) -> Outcome:
+        failed: dict[tuple[str, int], int] = {}
         for topic in response.topics:
             for p in topic.partitions:
                 if p.error_code:
@@ -351,18 +372,18 @@ class EndTxn(TxnRequest):
     priority = 3
     max_version = 4  # v5 means transactions v2
 
-    def __init__(self, tm, committed: bool) -> None:
+    def __init__(self, tm: TransactionManager, committed: bool) -> None:
         super().__init__(tm, TransactionalRequestResult(
             "commit_transaction" if committed else "abort_transaction"))
         self.committed = committed
 
-    def build(self, version: int):
-        return EndTxnRequest(transactional_id=self.tm.transactional_id,
+    def build(self, version: int) -> EndTxnRequest:
+        return EndTxnRequest(transactional_id=self.transactional_id,
                              producer_id=self.tm.producer_id,
                              producer_epoch=self.tm.producer_epoch,
                              committed=self.committed)
 
-    def handle(self, response) -> Outcome:
+    def handle(self, response: EndTxnResponse) -> Outcome:
         code = response.error_code
         if code == 0:
             self.tm.transaction_ended(self.result)
