@@ -107,8 +107,13 @@ class GatheredMetrics:
 
     def __init__(self, gather_all: Callable[[float], dict[MetricName, MeasuredMetric]],
                  reporters: list[Any], timeout: float = 5.0, max_age_ms: int = 1000,
-                 clock: Callable[[], int] = monotonic_ms) -> None:
+                 clock: Callable[[], int] = monotonic_ms,
+                 own: Callable[[], dict[MetricName, KafkaMetric]] | None = None) -> None:
         self._gather = gather_all
+        # The parent's own metrics, when the very first round fails (workers still
+        # starting): the reporters then hold at least these, whose source is this view,
+        # so their next report asks the workers again.
+        self._own = own
         self.reporters = list(reporters)
         self.timeout = timeout
         self.max_age_ms = max_age_ms
@@ -156,8 +161,12 @@ class GatheredMetrics:
                 log.warning("metrics for the reporters: could not gather the workers' "
                             "metrics (%s); showing the last values", exc)
             self._failing = True
-            return
-        self._failing = False
+            if self._metrics or self._own is None:
+                return
+            gathered = {name: MeasuredMetric(name, _float(m.value()))
+                        for name, m in self._own().items()}
+        else:
+            self._failing = False
         self._refreshed_ms = self._clock()
         self._values = {name: m.value() for name, m in gathered.items()}
         added = [GatheredMetric(m.metric_name(), self) for name, m in gathered.items()

@@ -271,7 +271,8 @@ class ShardedProducer(ProducerFront):
         if not reporters:
             return None
         view = GatheredMetrics(self._gather_for_reporters, reporters,
-                               timeout=_REPORTER_GATHER_TIMEOUT_S)
+                               timeout=_REPORTER_GATHER_TIMEOUT_S,
+                               own=self._producer_metrics.metrics.metrics)
         try:
             view.start()
         except BaseException:

@@ -1,9 +1,12 @@
 """PrometheusReporter against a real broker: the endpoint is scraped over HTTP and its
 kafka_producer_record_send_total is what the Java consumer read back and what metrics()
-says, for Producer and for ShardedProducer (2 workers, totals and worker=N series)."""
+says, for Producer and for ShardedProducer (2 workers, totals and worker=N series, and
+LoggingReporter's JSON line beside it)."""
 
 from __future__ import annotations
 
+import json
+import logging
 import socket
 import urllib.request
 
@@ -12,9 +15,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from fastprod import Producer, ShardedProducer
-from fastprod.metrics import PrometheusReporter
+from fastprod.metrics import LoggingReporter, PrometheusReporter
 from tests import readers
-from tests.helpers import settle, unique_topic
+from tests.helpers import settle, unique_topic, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -89,17 +92,19 @@ def test_producer_endpoint_from_config_matches_the_java_consumer(kafka):
         scrape(port)
 
 
-def test_sharded_endpoint_shows_totals_and_workers(kafka):
+def test_sharded_endpoint_shows_totals_and_workers(kafka, caplog):
     """An instance in metric.reporters on its own registry and a free port: the totals
     are what the Java consumer read and what metrics() says, the worker=N series add up
-    to them."""
+    to them; a LoggingReporter beside it logs the same total."""
     topic = unique_topic("prom-sharded")
     kafka.create_topic(topic, partitions=4)
     settle(kafka.bootstrap_servers, topic, 4)
     reporter = PrometheusReporter(registry=CollectorRegistry(), port=0, addr="127.0.0.1")
     client_id = f"prom-{topic}"
     config = {"bootstrap.servers": kafka.bootstrap_servers, "client.id": client_id,
-              "linger.ms": 10, "metric.reporters": [reporter]}
+              "linger.ms": 10, "metric.reporters": [reporter, LoggingReporter],
+              "fastprod.metrics.log.interval.ms": 100}
+    caplog.set_level(logging.INFO, logger="fastprod.metrics")
     with ShardedProducer(config, workers=2) as p:
         assert reporter.port
         sent = produce(p, topic)
@@ -113,6 +118,16 @@ def test_sharded_endpoint_shows_totals_and_workers(kafka):
         # the topic's metrics appeared after the first scrape's view was made
         assert got[("kafka_producer_topic_record_send_total",
                     (("client_id", client_id), ("topic", topic)))] == sent
+
+        def logged_total():
+            for record in reversed(caplog.records):
+                if record.name == "fastprod.metrics" and record.getMessage().startswith(
+                        '{"client_id":"%s"' % client_id):
+                    line = json.loads(record.getMessage())["metrics"]
+                    return line.get("producer-metrics:record-send-total")
+            return None
+
+        wait_until(lambda: logged_total() == sent, 10, "a JSON line with every record")
     read = readers.java_read(kafka.bootstrap_servers, topic, expected=sent)
     assert len(read) == sent
     with pytest.raises(OSError):

@@ -482,3 +482,22 @@ def test_prometheus_over_a_gathered_view_asks_once_per_scrape():
                 (("client_id", "s"), ("worker", "0")))] == 4  # new this round, listed
     view.close()
     assert scrape(registry) == {}
+
+
+def test_gathered_view_starts_with_the_parents_metrics_while_workers_do_not_answer():
+    workers, clock = FakeWorkers(), FakeClock()
+    workers.fail = TimeoutError("worker 0 is still starting")
+    own = Metrics(clock=clock)
+    flush = MetricName("flush-time-ns-total", "producer-metrics", "", {"client-id": "s"})
+    own.add_gauge(flush, lambda now: 3)
+    reporter = Recorder()
+    view = GatheredMetrics(workers, [reporter], clock=clock, own=own.metrics)
+    view.start()
+    assert reporter.calls == [("init", ["flush-time-ns-total"])]
+    assert view.metrics()[flush].value() == 3
+    workers.fail = None
+    workers.values = {flush: 3, name("record-send-total"): 8}
+    view.refresh()  # the next report asks again and announces the workers' metrics
+    assert reporter.calls[-1] == ("change", name("record-send-total"))
+    assert view.metrics()[name("record-send-total")].value() == 8
+    view.close()
