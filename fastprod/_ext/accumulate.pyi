@@ -1,10 +1,12 @@
 """Per-record results, futures and the producer batch (see accumulate.pyx)."""
 
+from collections import deque
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, NamedTuple
 
 from fastprod._ext.batch import BatchBuilder
+from fastprod.partitioners import BuiltInPartitioner
 
 DeliveryCallback = Callable[["RecordMetadata | None", "BaseException | None"], object]
 
@@ -141,10 +143,10 @@ class StickyState:
 class TopicQueues:
     """The accumulator's state for one topic."""
 
-    deques: dict[int, Any]
-    partitioner: Any
+    deques: dict[int, deque[ProducerBatch]]
+    partitioner: BuiltInPartitioner
     compression_ratio: float
-    def __init__(self, partitioner: Any) -> None: ...
+    def __init__(self, partitioner: BuiltInPartitioner) -> None: ...
 
 class SendPathBase:
     """What the C send paths of both producers share."""

@@ -13,7 +13,8 @@ may block for up to max.block.ms.
 from __future__ import annotations
 
 import collections
-from typing import Callable, NamedTuple
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Callable, Literal, NamedTuple
 
 from fastprod.clock import Clock, monotonic_ms
 from fastprod.cluster.snapshot import ClusterSnapshot
@@ -22,6 +23,12 @@ from fastprod.engine.buffer_pool import BufferPool
 from fastprod.errors import ProducerClosedError
 from fastprod.engine.futures import DeliveryCallback, RecordFuture
 from fastprod.kernels import RECORD_BATCH_OVERHEAD, BatchBuilder
+from fastprod.partitioners import BuiltInPartitioner
+
+if TYPE_CHECKING:
+    from fastprod.engine.transaction_manager import TransactionManager
+
+Queue = collections.deque[ProducerBatch]  # one partition's batches, oldest first
 
 UNKNOWN_PARTITION = -1
 
@@ -47,7 +54,7 @@ class ReadyCheckResult(NamedTuple):
     unknown_leader_topics: set[str]
 
 
-def record_size_upper_bound(key: bytes | None, value: bytes | None, headers) -> int:
+def record_size_upper_bound(key: bytes | None, value: bytes | None, headers: Any) -> int:
     """A record's largest possible encoded size, batch header included (Java's
     AbstractRecords.estimateSizeInBytesUpperBound for magic 2)."""
     size = RECORD_BATCH_OVERHEAD + 21 + 5 + 5  # length, attributes, deltas, lengths
@@ -63,8 +70,9 @@ class RecordAccumulator:
     def __init__(self, *, batch_size: int, compression_type: int,
                  compression_level: int | None, linger_ms: int, retry_backoff_ms: int,
                  retry_backoff_max_ms: int, delivery_timeout_ms: int, pool: BufferPool,
-                 partitioner_factory: Callable[[str], object],
-                 transaction_manager=None, enable_adaptive_partitioning: bool = True,
+                 partitioner_factory: Callable[[str], BuiltInPartitioner],
+                 transaction_manager: TransactionManager | None = None,
+                 enable_adaptive_partitioning: bool = True,
                  partition_availability_timeout_ms: int = 0,
                  clock: Clock = monotonic_ms) -> None:
         self.clock = clock  # for the deadlines of blocking calls; the rest takes now_ms
@@ -86,7 +94,8 @@ class RecordAccumulator:
         # Shared with the C fast path of Producer.send (SendFastPath), which appends to
         # open batches under this same lock.
         self.lock = self._lock = FastLock()
-        self.topics = self._topics = {}
+        self.topics: dict[str, TopicQueues] = {}
+        self._topics = self.topics
         self._incomplete: set[ProducerBatch] = set()
         self._muted: set[TP] = set()
         self._drain_index: dict[int, int] = {}
@@ -98,7 +107,7 @@ class RecordAccumulator:
     # ---- caller thread -------------------------------------------------------------
 
     def append(self, topic: str, partition: int, timestamp: int, key: bytes | None,
-               value: bytes | None, headers, callback: DeliveryCallback | None,
+               value: bytes | None, headers: Any, callback: DeliveryCallback | None,
                max_block_ms: int, now_ms: int, snapshot: ClusterSnapshot,
                abort_on_new_batch: bool = False) -> AppendResult:
         """Append a record to its partition's open batch, opening one if needed.
@@ -157,7 +166,8 @@ class RecordAccumulator:
                 info = self._topics[topic] = TopicQueues(self._partitioner_factory(topic))
             return info
 
-    def _deque_for(self, info: TopicQueues, partition: int, snapshot: ClusterSnapshot):
+    def _deque_for(self, info: TopicQueues, partition: int,
+                   snapshot: ClusterSnapshot) -> tuple[int, Queue]:
         """(partition, its deque) for an append; the sticky one for UNKNOWN_PARTITION.
         Called with the lock held."""
         if self._closed:
@@ -170,7 +180,7 @@ class RecordAccumulator:
         return partition, dq
 
     @staticmethod
-    def _sticky_deque(info: TopicQueues, snapshot: ClusterSnapshot):
+    def _sticky_deque(info: TopicQueues, snapshot: ClusterSnapshot) -> tuple[int, Queue]:
         """The sticky partition and its deque. If every batch there is full, finish a
         switch that was held back so as not to leave a half-filled batch (Java's
         partitionChanged + updatePartitionInfo(0, enforce) in append)."""
@@ -184,7 +194,9 @@ class RecordAccumulator:
                     partitioner.update_partition_info(0, snapshot, enforce_switch=True)):
                 return partition, dq
 
-    def _try_append(self, dq, partition, timestamp, key, value, headers, callback, now_ms):
+    def _try_append(self, dq: Queue, partition: int, timestamp: int, key: bytes | None,
+                    value: bytes | None, headers: Any, callback: DeliveryCallback | None,
+                    now_ms: int) -> tuple[AppendResult, int] | None:
         if not dq:
             return None
         last = dq[-1]
@@ -196,8 +208,10 @@ class RecordAccumulator:
         full = len(dq) > 1 or last.full
         return AppendResult(future, partition, full, False, False), appended
 
-    def _append_new_batch(self, info, topic, partition, dq, timestamp, key, value, headers,
-                          callback, now_ms, reserved):
+    def _append_new_batch(self, info: TopicQueues, topic: str, partition: int, dq: Queue,
+                          timestamp: int, key: bytes | None, value: bytes | None,
+                          headers: Any, callback: DeliveryCallback | None, now_ms: int,
+                          reserved: int) -> tuple[AppendResult, int]:
         batch = self._new_batch(info, topic, partition, now_ms, reserved)
         # The first record goes in before the batch joins its queue: if encoding it
         # raises, no empty batch is left where the partition's next records would go.
@@ -215,11 +229,12 @@ class RecordAccumulator:
             builder.estimated_compression_ratio = info.compression_ratio
         return ProducerBatch(topic, partition, builder, now_ms, reserved)
 
-    def _enqueue_new(self, dq, batch: ProducerBatch) -> None:
+    def _enqueue_new(self, dq: Queue, batch: ProducerBatch) -> None:
         dq.append(batch)
         self._incomplete.add(batch)
 
-    def append_many(self, topic: str, partition: int, timestamp: int, keys, values,
+    def append_many(self, topic: str, partition: int, timestamp: int,
+                    keys: Sequence[Any] | None, values: Sequence[Any],
                     max_block_ms: int, now_ms: int, snapshot: ClusterSnapshot,
                     on_segment: Callable[[ProducerBatch, int, int, int], object]) -> bool:
         """Append every ``values[i]`` (with ``keys[i]``), in order, filling batches.
@@ -296,7 +311,7 @@ class RecordAccumulator:
         if batch.attempts <= 0 or batch.leader_changed_for_retry:
             return 0
         backoff = self.retry_backoff_ms * (2 ** (batch.attempts - 1))
-        return min(backoff, self.retry_backoff_max_ms)
+        return int(min(backoff, self.retry_backoff_max_ms))
 
     def ready(self, snapshot: ClusterSnapshot, now_ms: int) -> ReadyCheckResult:
         """Which leaders have a batch worth sending now, and how long until the next."""
@@ -310,7 +325,8 @@ class RecordAccumulator:
                 parts = snapshot.topics.get(topic)
                 # Java's partitionReady: queue sizes for adaptive partitioning, once the
                 # topic has a queue for every partition (else its switching is uniform).
-                sizes = ids = None
+                sizes: list[int] | None = None
+                ids: list[int] = []
                 if (self.enable_adaptive_partitioning and parts is not None
                         and len(info.deques) >= len(parts)):
                     sizes = [0] * len(info.deques)
@@ -414,8 +430,8 @@ class RecordAccumulator:
             self._drain_index[node] = i
         return ready
 
-    def _take(self, tp: TP, ready: list, size: int, max_size: int, now_ms: int,
-              snapshot: ClusterSnapshot):
+    def _take(self, tp: TP, ready: list[ProducerBatch], size: int, max_size: int,
+              now_ms: int, snapshot: ClusterSnapshot) -> ProducerBatch | Literal[False] | None:
         """The first batch of ``tp`` if it may go now, None if not, False if it would
         overflow the request. Called with the lock held."""
         topic, partition = tp
@@ -586,7 +602,7 @@ class RecordAccumulator:
                     for p, dq in info.deques.items()}
 
 
-def _insert_at_head(dq, batch: ProducerBatch) -> None:
+def _insert_at_head(dq: Queue, batch: ProducerBatch) -> None:
     """A retried (or split) batch goes back to the head of its queue; one with a
     sequence number goes in sequence order among the other retries there."""
     if batch.base_sequence < 0:
@@ -598,6 +614,6 @@ def _insert_at_head(dq, batch: ProducerBatch) -> None:
     dq.insert(i, batch)
 
 
-def _all_full(dq) -> bool:
+def _all_full(dq: Queue) -> bool:
     """Java's allBatchesFull: only switch sticky partitions once no batch is half open."""
     return not dq or dq[-1].full
