@@ -325,3 +325,53 @@ def test_java_read_refuses_bad_client_config(kafka_secure):
     with pytest.raises(ValueError, match="bootstrap"):
         java_read(kafka_secure.bootstrap("SSL"), "t",
                   client_config=kafka_secure.client_config("SASL_SSL"))
+
+
+# -- the three-node secured cluster ------------------------------------------------------------------
+def test_secure_cluster_every_node_on_every_listener(kafka_secure_cluster):
+    sec = kafka_secure_cluster
+    for listener in ("SSL", "SASL_SSL"):
+        md = AdminClient(sec.librdkafka_config(listener, "SCRAM-SHA-256")).list_topics(timeout=30)
+        assert sorted(b.port for b in md.brokers.values()) == sorted(
+            int(a.rpartition(":")[2]) for a in sec.bootstrap(listener).split(","))
+    topic = _topic("cluster")
+    sec.create_topic(topic, partitions=3, replication_factor=3)
+    values = _produce(sec.librdkafka_config("SASL_SSL", "SCRAM-SHA-512"), topic)
+    got = java_read(sec.bootstrap("SASL_SSL"), topic, N,
+                    client_config=sec.client_config("SASL_SSL", "PLAIN", user="bob"))
+    assert sorted(r.value for r in got) == sorted(values)
+
+
+# -- fastprod broker start --security ------------------------------------------------------------------
+def test_cli_prints_settings_the_java_client_uses(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from fastprod.localkafka import ensure_jars, jars
+
+    ensure_jars()
+    (tmp_path / f"kafka-{jars.KAFKA_VERSION}").symlink_to(jars.kafka_home())
+    env = dict(os.environ, FASTPROD_CACHE=str(tmp_path))
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "fastprod", "broker", *args], capture_output=True,
+                              text=True, env=env, timeout=180)
+
+    started = cli("start", "--security", "sasl_ssl", "--sasl-mechanism", "SCRAM-SHA-256")
+    assert started.returncode == 0, started.stdout + started.stderr
+    try:
+        lines = [ln for ln in started.stdout.splitlines() if ln and not ln.startswith("#")]
+        cfg = dict(ln.split("=", 1) for ln in lines)
+        assert cfg["security.protocol"] == "SASL_SSL" and cfg["sasl.mechanism"] == "SCRAM-SHA-256"
+        listeners = dict(ln.split() for ln in started.stderr.splitlines() if ln.startswith("  "))
+        assert listeners["SASL_SSL"] == cfg["bootstrap.servers"]
+        topic = _topic("cli")
+        values = _produce({"bootstrap.servers": listeners["PLAINTEXT"]}, topic, 5)
+        got = java_read(cfg["bootstrap.servers"], topic, 5, client_config=cfg)
+        assert [r.value for r in got] == values
+        status = cli("status")
+        assert status.returncode == 0 and "SASL_SSL" in status.stdout
+    finally:
+        stopped = cli("stop")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
