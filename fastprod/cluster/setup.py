@@ -190,7 +190,7 @@ def cert_reason(exc: ssl.SSLCertVerificationError) -> str:
                 "ssl.truststore.location / ssl.truststore.certificates")
     if code == 10:
         return f"the broker's certificate has expired ({message})"
-    if code == 62:
+    if code in (62, 64):  # host name, IP address
         return (f"host name mismatch ({message}); set "
                 "ssl.endpoint.identification.algorithm='' only if you accept that")
     return f"certificate verify failed: {message}"

@@ -38,6 +38,8 @@ __all__ = ["OAuthBearerToken", "SaslClient", "SaslSettings", "SUPPORTED_MECHANIS
            "sasl_from_config"]
 
 SUPPORTED_MECHANISMS = ("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER")
+_JAVA_LOGIN_HANDLER = ("org.apache.kafka.common.security.oauthbearer."
+                       "OAuthBearerLoginCallbackHandler")
 _MODULES = {"PLAIN": PLAIN_MODULE, "SCRAM-SHA-256": SCRAM_MODULE,
             "SCRAM-SHA-512": SCRAM_MODULE, "OAUTHBEARER": OAUTHBEARER_MODULE}
 
@@ -121,6 +123,8 @@ def _oauthbearer(cfg: Mapping[str, Any], entry: JaasEntry | None) -> SaslSetting
                            cfg["sasl.login.refresh.buffer.seconds"])
     callback = cfg["sasl.login.callback.handler.class"]
     url = cfg["sasl.oauthbearer.token.endpoint.url"]
+    if callback == _JAVA_LOGIN_HANDLER:
+        callback = None  # Java's OIDC handler: what the token endpoint URL does here
     if callback is not None:
         if isinstance(callback, str):
             from fastprod.config import _import_object
