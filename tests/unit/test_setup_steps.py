@@ -170,18 +170,19 @@ def connect(broker: FakeBroker, security: ConnectionSecurity, host="127.0.0.1",
     node = metadata.bootstrap_nodes[0]
     client.ready(node, monotonic_ms())
     conn = client._conns[node.node_id]
-    states = [conn.state]
+    states: list = []
     advance = conn.advance
 
-    def recording_advance(now_ms):  # every state the connection passes through
+    def recording_advance(now_ms):  # the state of each step as it ends (steps nest:
+        states.append(conn.state)  # a TLS handshake may end inside the TCP step's call)
         advance(now_ms)
-        states.append(conn.state)
 
     conn.advance = recording_advance
     for _ in range(polls):
         if conn.state is State.READY or fetcher.errors:
             break
         client.poll(50, monotonic_ms())
+    states.append(conn.state)
     return client, conn, fetcher, states
 
 
