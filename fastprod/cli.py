@@ -45,9 +45,13 @@ def _broker_start(args: argparse.Namespace) -> int:
         auto_create_topics=not args.no_auto_create_topics,
         broker_config=dict(args.config),
         heap=args.heap,
+        security=args.security is not None,
     )
     pids = ", ".join(str(n["pid"]) for n in state["nodes"])
-    print(state["bootstrap_servers"])
+    if args.security is None:
+        print(state["bootstrap_servers"])
+    else:
+        _print_security(state["security"], args.security.upper(), args.sasl_mechanism)
     print(
         f"Kafka {state['kafka_version']}: {len(state['nodes'])} node(s) up in "
         f"{state['startup_seconds']:.1f}s (pids {pids}); logs in {state['workdir']}; "
@@ -55,6 +59,29 @@ def _broker_start(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _print_security(sec: dict, listener: str, mechanism: str) -> None:
+    """The client settings of one listener on stdout (paste them into a client's
+    config), every listener's address on stderr."""
+    from fastprod.localkafka.security import render_client_properties
+
+    sasl = listener.startswith("SASL_")
+    cfg = sec["client_configs"][f"{listener}/{mechanism}" if sasl else listener]
+    who = f", {mechanism} as {sec['users'][0]}" if sasl else ""
+    print(f"# fastprod local Kafka: {listener} listener{who}")
+    print(render_client_properties(cfg), end="")
+    print("listeners (PLAINTEXT stays for tools; MTLS wants client.p12 or client.pem + "
+          "client-key.pem from the certificates dir; WRONG_HOST/EXPIRED/UNTRUSTED present bad "
+          "certificates on purpose):", file=sys.stderr)
+    _print_listeners(sec, sys.stderr)
+    print(f"users (PLAIN and SCRAM-SHA-256/512): {', '.join(sec['users'])}; "
+          f"certificates in {sec['dir']}", file=sys.stderr)
+
+
+def _print_listeners(sec: dict, out) -> None:  # type: ignore[no-untyped-def]
+    for name, addr in sec["listeners"].items():
+        print(f"  {name:<15} {addr}", file=out)
 
 
 def _broker_status(args: argparse.Namespace) -> int:
@@ -73,6 +100,9 @@ def _broker_status(args: argparse.Namespace) -> int:
         else:
             state = "not running"
         print(f"  node {n['node_id']}  127.0.0.1:{n['port']}  pid {n['pid']}  {state}")
+    if "security" in st:
+        print(f"secured listeners (certificates in {st['security']['dir']}):")
+        _print_listeners(st["security"], sys.stdout)
     if st["healthy"]:
         return 0
     print("degraded" if st["alive"] else "stopped (stale state; `fastprod broker stop` cleans up)")
@@ -105,6 +135,12 @@ def _add_broker(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     p.add_argument("--config", type=_kv, action="append", default=[], metavar="KEY=VALUE",
                    help="any server.properties override (repeatable)")  # fmt: skip
     p.add_argument("--heap", default=None, help="JVM max heap per node (default 512m)")
+    p.add_argument("--security", nargs="?", const="sasl_ssl", default=None,
+                   choices=("ssl", "mtls", "sasl_plaintext", "sasl_ssl"), metavar="KIND",
+                   help="add TLS and SASL listeners (every kind) beside PLAINTEXT and print the "
+                        "client settings of KIND: ssl, mtls, sasl_plaintext or sasl_ssl (default)")  # fmt: skip
+    p.add_argument("--sasl-mechanism", default="PLAIN", choices=("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+                   help="mechanism of the printed SASL settings (default PLAIN)")  # fmt: skip
     p.set_defaults(func=_broker_start)
 
     p = bsub.add_parser("status", help="show whether the local broker runs and answers")

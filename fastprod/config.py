@@ -789,6 +789,8 @@ def _apply_cross_field_rules(values: dict[str, Any], user_set: frozenset[str]) -
             f"security.protocol={values['security.protocol']} needs a SASL mechanism "
             "such as 'PLAIN', 'SCRAM-SHA-512' or 'OAUTHBEARER'")
 
+    _check_security(values, user_set)
+
     # CommonClientConfigs.warnDisablingExponentialBackoff
     for low, high in (("retry.backoff.ms", "retry.backoff.max.ms"),
                       ("socket.connection.setup.timeout.ms",
@@ -835,6 +837,26 @@ def _apply_cross_field_rules(values: dict[str, Any], user_set: frozenset[str]) -
     if has_user and values["sasl.jaas.config"] is not None:
         raise ConfigError("configs 'sasl.username'/'sasl.password' and 'sasl.jaas.config' "
                           "are both set: give the credentials one way only")
+
+
+_warned_security: set[tuple[str, str]] = set()  # (key, protocol): warned once per process
+
+
+def _check_security(values: dict[str, Any], user_set: frozenset[str]) -> None:
+    """Keys security.protocol never reads are logged once (Java ignores them silently,
+    which hides a forgotten security.protocol). The mechanism itself (GSSAPI is not
+    supported) is checked when a producer is built (fastprod.cluster.sasl), so that a
+    config can still be read and shown."""
+    proto = values["security.protocol"]
+    sasl = proto in ("SASL_PLAINTEXT", "SASL_SSL")
+    tls = proto in ("SSL", "SASL_SSL")
+    unused = sorted(k for k in user_set if (k.startswith("ssl.") and not tls)
+                    or (k.startswith("sasl.") and not sasl))
+    for key in unused:
+        if (key, proto) not in _warned_security:
+            _warned_security.add((key, proto))
+            log.warning("config %r is set but security.protocol=%s does not use it", key,
+                        proto)
 
 
 def _apply_idempotence_rules(values: dict[str, Any], user_set: frozenset[str]) -> None:

@@ -1402,6 +1402,33 @@ class BufferFullError(KafkaTimeoutError):
     default_message = "Buffer memory stayed full for max.block.ms."
 
 
+class SslAuthenticationError(AuthenticationError):
+    """The TLS handshake with a broker failed (Java SslAuthenticationException)."""
+
+    # The message names the broker and the reason: an untrusted or expired
+    # certificate, a host name the certificate does not cover, a non-TLS listener.
+
+    name = "SSL_AUTHENTICATION_FAILED"
+    default_message = "The TLS handshake with the broker failed."
+
+
+class SecurityProtocolMismatchError(AuthenticationError):
+    """The broker's listener speaks another security protocol than security.protocol."""
+
+    # TLS against a PLAINTEXT port, PLAINTEXT or SASL against a TLS port, SASL
+    # against a listener without SASL.
+
+    name = "SECURITY_PROTOCOL_MISMATCH"
+    default_message = "The listener does not speak the configured security.protocol."
+
+
+class OAuthTokenError(AuthenticationError):
+    """No OAUTHBEARER token could be obtained from the token endpoint or callback."""
+
+    name = "OAUTH_TOKEN_UNAVAILABLE"
+    default_message = "No OAUTHBEARER token could be obtained."
+
+
 class NoBrokersAvailableError(RetriableError):
     """None of the bootstrap servers could be reached; the message names the servers tried."""
 

@@ -5,7 +5,9 @@ order they read (sort with ``by_partition_offset`` to compare):
 
 - ``java_read``: Kafka's own ``KafkaConsumer<byte[], byte[]>`` from the same 4.3.1 jars
   the broker runs (``tests/java/ConsumeAll.java``, compiled once per session, one JVM per
-  read), isolation.level read_uncommitted or read_committed;
+  read), isolation.level read_uncommitted or read_committed; ``client_config`` (Java
+  keys, e.g. ``kafka_secure.client_config("SASL_SSL", "SCRAM-SHA-512")``) reads over a
+  secured listener;
 - ``confluent_read``: confluent-kafka's ``Consumer`` (librdkafka), same options.
 
 Both read every partition of a topic from the beginning and stop once they hold at least
@@ -96,22 +98,68 @@ def _java_consumer() -> _JavaConsumer:
     return _JavaConsumer(kafka_cp + os.pathsep + classdir, str(log4j))
 
 
+# Keys ConsumeAll sets itself: a client_config may not change what is read or how.
+_FIXED_CONSUMER_KEYS = frozenset({
+    "bootstrap.servers", "key.deserializer", "value.deserializer", "enable.auto.commit",
+    "isolation.level", "max.poll.records", "check.crcs", "client.id"})
+_OAUTH_URL_KEYS = ("sasl.oauthbearer.token.endpoint.url", "sasl.oauthbearer.jwks.endpoint.url")
+_ALLOWED_URLS_PROPERTY = "org.apache.kafka.sasl.oauthbearer.allowed.urls"
+
+
+def _properties_text(config: dict[str, str]) -> str:
+    """java.util.Properties text: backslashes and newlines escaped, and = : space in keys."""
+    def esc(text: str, key: bool) -> str:
+        out = text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+        if key:
+            out = out.replace("=", "\\=").replace(":", "\\:").replace(" ", "\\ ")
+        return out
+    return "".join(f"{esc(k, True)}={esc(str(v), False)}\n" for k, v in config.items())
+
+
 def java_read(bootstrap: str, topic: str, expected: int = -1, *,
               isolation: str = "read_uncommitted", idle_timeout: float = 10.0,
-              max_time: float = 120.0) -> list[Record]:
-    """Read ``topic`` with the Java KafkaConsumer (one JVM); see the module doc."""
+              max_time: float = 120.0,
+              client_config: dict[str, str] | None = None) -> list[Record]:
+    """Read ``topic`` with the Java KafkaConsumer (one JVM); see the module doc.
+
+    ``client_config``: more Java consumer settings (security.protocol, ssl.*, sasl.*);
+    its bootstrap.servers, if any, must agree with ``bootstrap``. OAuth URLs in it are
+    added to Kafka 4's allowed-URLs system property for that JVM."""
     from fastprod.localkafka import cds, java_executable
 
     if isolation not in ("read_uncommitted", "read_committed"):
         raise ValueError(f"isolation must be read_uncommitted or read_committed, "
                          f"not {isolation!r}")
+    extra = dict(client_config or {})
+    if extra.get("bootstrap.servers", bootstrap) != bootstrap:
+        raise ValueError(f"client_config bootstrap.servers {extra['bootstrap.servers']!r} "
+                         f"is not {bootstrap!r}")
+    extra.pop("bootstrap.servers", None)
+    fixed = sorted(_FIXED_CONSUMER_KEYS & extra.keys())
+    if fixed:
+        raise ValueError(f"java_read sets {fixed} itself; leave them out of client_config")
     jc = _java_consumer()
+    jvm_props = []
+    urls = [extra[k] for k in _OAUTH_URL_KEYS if k in extra]
+    if urls:
+        jvm_props.append(f"-D{_ALLOWED_URLS_PROPERTY}={','.join(urls)}")
     cmd = [java_executable(), "-Xmx512m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
            "-XX:-UsePerfData", *cds.use_args(), f"-Dlog4j2.configurationFile={jc.log4j_file}",
-           "-cp", jc.classpath, CONSUMER_CLASS, bootstrap, topic, str(expected),
+           *jvm_props, "-cp", jc.classpath, CONSUMER_CLASS, bootstrap, topic, str(expected),
            str(int(idle_timeout * 1000)), str(int(max_time * 1000)), isolation]
-    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
-                          timeout=max_time + 60, check=False)
+    props_file = None
+    if extra:
+        # A file, not the command line: the settings hold passwords (0600, removed after).
+        fd, props_file = tempfile.mkstemp(prefix="fastprod-consumer-", suffix=".properties")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(_properties_text(extra))
+        cmd.append(props_file)
+    try:
+        proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=max_time + 60, check=False)
+    finally:
+        if props_file is not None:
+            os.unlink(props_file)
     stderr = proc.stderr.decode("utf-8", "replace")
     if proc.returncode != 0:
         raise ReadError(f"java {CONSUMER_CLASS} {topic} exited {proc.returncode}:\n{stderr}")

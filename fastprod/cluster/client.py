@@ -18,10 +18,11 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from fastprod.cluster.connection import BrokerConnection, SocketOptions, State
+from fastprod.cluster.connection import SETTING_UP, BrokerConnection, SocketOptions, State
 from fastprod.clock import Clock, monotonic_ms
 from fastprod.cluster.snapshot import Node
 from fastprod.errors import (
+    AuthenticationError,
     KafkaTimeoutError,
     MalformedResponseError,
     NetworkError,
@@ -35,7 +36,7 @@ from fastprod.protocol.messages.metadata import MetadataRequest, MetadataRequest
 log = logging.getLogger("fastprod.network")
 
 METADATA_KEY = MetadataRequest.API_KEY
-_SETTING_UP = (State.CONNECTING, State.NEGOTIATING)
+_SETTING_UP = SETTING_UP
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,12 +242,12 @@ class NetworkClient:
 
     def _handle_events(self, conn: BrokerConnection, mask: int, now_ms: int,
                        completed: list) -> None:
-        setting_up = conn.state in _SETTING_UP  # (a failed connect closes itself)
+        # (a failed connect closes itself; a re-authentication is not a set-up)
+        setting_up = conn.state in _SETTING_UP and not conn.reauthenticating
         try:
-            if conn.state is State.CONNECTING:
-                if mask & selectors.EVENT_WRITE:
-                    conn.finish_connect(now_ms)
-                    self._update_interest(conn)
+            if conn.state in (State.CONNECTING, State.HANDSHAKING):
+                conn.on_setup_io(bool(mask & selectors.EVENT_WRITE), now_ms)
+                self._update_interest(conn)
                 return
             if mask & selectors.EVENT_WRITE:
                 conn.write()
@@ -258,11 +259,17 @@ class NetworkClient:
                         self.metrics.response_received(conn.node_id,
                                                        conn.bytes_received - received)
                         received = conn.bytes_received
-                    if request.handler is conn._on_api_versions:
-                        conn._on_api_versions(response, None)
-                        self._backoff.pop(conn.node_id, None)  # usable: backoff over
-                        continue
                     completed.append((request.handler, response, None))
+                if setting_up and conn.state is State.READY:
+                    self._backoff.pop(conn.node_id, None)  # usable: backoff over
+                self._update_interest(conn)  # a set-up step may have queued a request
+        except AuthenticationError as exc:
+            # Not cured by retrying soon: back off, and tell whoever waits on the cluster.
+            if setting_up:
+                self._connection_failed(conn, now_ms, str(exc), fatal=exc)
+            else:
+                for request in self._close(conn, now_ms, exc, run_handlers=False):
+                    completed.append((request.handler, None, NetworkError(str(exc))))
         except (NetworkError, ProtocolError, OSError) as exc:
             if setting_up and conn.state is not State.READY:  # never usable: back off
                 self._connection_failed(conn, now_ms, str(exc))
@@ -280,6 +287,9 @@ class NetworkClient:
     def _update_interest(self, conn: BrokerConnection) -> None:
         if conn.sock is None:
             return
+        if self._registered.get(conn) is not conn.sock:  # TLS wrapped the socket
+            self._unregister(conn)
+            self._register(conn)
         events = selectors.EVENT_READ
         if conn.wants_write:
             events |= selectors.EVENT_WRITE
@@ -298,14 +308,16 @@ class NetworkClient:
             for request in conn.in_flight.values():
                 soonest = min(soonest, request.deadline_ms - now_ms)
                 break  # answers come in order: the oldest expires first
-            if conn.state in _SETTING_UP:
+            if conn.state in _SETTING_UP and not conn.reauthenticating:
                 soonest = min(soonest, conn.connect_started_ms +
                               self.options.connection_setup_timeout_ms - now_ms)
+            elif conn.reauth_at_ms is not None:
+                soonest = min(soonest, conn.reauth_at_ms - now_ms)
         return max(soonest, 0)
 
     def _check_timeouts(self, now_ms: int) -> None:
         for conn in list(self._conns.values()):
-            if conn.state in _SETTING_UP:
+            if conn.state in _SETTING_UP and not conn.reauthenticating:
                 # Connected is not enough: a broker that froze before answering
                 # ApiVersions must not hold the connection (and its batches) forever.
                 if now_ms - conn.connect_started_ms >= self.options.connection_setup_timeout_ms:
@@ -315,6 +327,9 @@ class NetworkClient:
                         f"(socket.connection.setup.timeout.ms)")
                 continue
             expired = conn.expired_request(now_ms)
+            if expired is None and conn.state is State.READY and \
+                    conn.reauth_at_ms is not None and now_ms >= conn.reauth_at_ms:
+                self._reauthenticate(conn, now_ms)
             if expired is not None:
                 # Java closes the connection: the broker may never answer anything after.
                 self._close(conn, now_ms, KafkaTimeoutError(
@@ -325,10 +340,21 @@ class NetworkClient:
                 log.debug("closing idle connection to node %d", conn.node_id)
                 self._close(conn, now_ms, NetworkError("idle connection closed"))
 
-    def _connection_failed(self, conn: BrokerConnection, now_ms: int, reason: str) -> None:
+    def _reauthenticate(self, conn: BrokerConnection, now_ms: int) -> None:
+        try:
+            conn.reauthenticate(now_ms)
+        except (NetworkError, ProtocolError, AuthenticationError, OSError) as exc:
+            self._close(conn, now_ms, exc)
+            return
+        self._update_interest(conn)
+
+    def _connection_failed(self, conn: BrokerConnection, now_ms: int, reason: str,
+                           fatal: AuthenticationError | None = None) -> None:
         self._unregister(conn)
         conn.close()
-        if conn.has_more_addresses():  # another IP of the same host: try it at once
+        if fatal is not None:
+            log.error("node %d (%s): %s", conn.node_id, conn.address, fatal)
+        elif conn.has_more_addresses():  # another IP of the same host: try it at once
             try:
                 conn.connect(now_ms)
                 self._register(conn)
@@ -345,7 +371,9 @@ class NetworkClient:
                   reason, delay)
         if conn.node_id == self._metadata_node:
             self._metadata_node = None
-        if self.fetcher is not None and self._is_metadata_target(conn):
+        if self.fetcher is not None and fatal is not None:
+            self.fetcher.failed_update(now_ms, reason, error=fatal)
+        elif self.fetcher is not None and self._is_metadata_target(conn):
             self.fetcher.failed_update(now_ms, reason)
         else:
             # As Java's handleServerDisconnect: the broker may be gone for good and its

@@ -57,6 +57,9 @@ class Metadata:
         self._fatal: dict[str, KafkaError] = {}
         # the last reason no broker answered, for the error a waiting send() raises
         self.last_failure: str | None = None
+        # an authentication error of the last attempt (bad credentials, untrusted
+        # certificate): waiting callers raise it instead of waiting out max.block.ms
+        self.fatal_error: BaseException | None = None
         self._closed = False
         # called with each new snapshot, under the metadata lock (Producer.send's cache)
         self.listeners: list = []
@@ -86,6 +89,8 @@ class Metadata:
                 fatal = self._fatal.get(topic)
                 if fatal is not None:
                     raise fatal
+                if self.fatal_error is not None:
+                    raise self.fatal_error.with_traceback(None)
                 if self._closed:
                     from fastprod.errors import ProducerClosedError
                     raise ProducerClosedError("the producer was closed while waiting for metadata")
@@ -149,8 +154,10 @@ class Metadata:
         self._need_update = False
         self._last_refresh_ms = now_ms
 
-    def failed_update(self, now_ms: int, reason: str) -> None:
+    def failed_update(self, now_ms: int, reason: str,
+                      error: BaseException | None = None) -> None:
         with self._cond:
+            self.fatal_error = error
             self._failures += 1
             self._need_update = True
             self._last_refresh_ms = now_ms
@@ -185,6 +192,7 @@ class Metadata:
             for listener in self.listeners:
                 listener(self.snapshot)
             self._fatal = fatal
+            self.fatal_error = None
             self._failures = 0
             self._last_success_ms = now_ms
             self._last_refresh_ms = now_ms

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from fastprod.clock import Clock, monotonic_ms
 from fastprod.cluster.client import ClientOptions, NetworkClient
 from fastprod.cluster.connection import SocketOptions
+from fastprod.cluster.setup import ConnectionSecurity, security_from_config
 from fastprod.compression import compression_from_config
 from fastprod.config import ProducerConfig
 from fastprod.engine.accumulator import RecordAccumulator
@@ -20,7 +21,6 @@ from fastprod.engine.producer_metrics import NetworkMetrics, ProducerMetrics, Ti
 from fastprod.engine.seams import ClusterView, MetadataFetcher
 from fastprod.engine.sender import Sender
 from fastprod.engine.transaction_manager import TransactionManager
-from fastprod.errors import ConfigError
 from fastprod.metrics import MetricConfig, Metrics
 from fastprod.partitioners import BuiltInPartitioner, PartitionerConfig
 
@@ -74,9 +74,7 @@ def build_engine(cfg: ProducerConfig, metadata: ClusterView,
     ShardedProducer, whose parent fetches). Every part reads time from ``clock`` and
     records into ``metrics`` (by default a registry of its own, which tells
     ``reporters`` of its metrics)."""
-    if cfg.security_protocol != "PLAINTEXT":
-        raise ConfigError(f"security.protocol={cfg.security_protocol} is not supported "
-                          f"yet: only PLAINTEXT is")
+    security = security_from_config(cfg, frozenset(cfg.originals))
     tm = None
     if cfg.enable_idempotence:
         tm = TransactionManager(transaction_timeout_ms=cfg.transaction_timeout_ms,
@@ -97,7 +95,7 @@ def build_engine(cfg: ProducerConfig, metadata: ClusterView,
         clock=clock)
     pm = build_metrics(cfg, reporters) if metrics is None else metrics
     client = build_network_client(cfg, metadata, metadata if fetcher is _OWN else fetcher,
-                                  clock=clock, metrics=pm)
+                                  clock=clock, metrics=pm, security=security)
     sender = Sender(
         client, metadata, accumulator, acks=cfg.acks, retries=cfg.retries,
         max_request_size=cfg.max_request_size, request_timeout_ms=cfg.request_timeout_ms,
@@ -139,15 +137,20 @@ def _engine_gauges(pm: ProducerMetrics, pool: BufferPool, client: NetworkClient,
 def build_network_client(cfg: ProducerConfig, metadata: ClusterView,
                          fetcher: MetadataFetcher | None, client_id: str | None = None,
                          clock: Clock = monotonic_ms,
-                         metrics: ProducerMetrics | None = None) -> NetworkClient:
+                         metrics: ProducerMetrics | None = None,
+                         security: ConnectionSecurity | None = None) -> NetworkClient:
     """The network client of a producer (or of ShardedProducer's parent, which only
     fetches metadata: it passes its own ``client_id``), recording the connection
-    metrics into ``metrics`` if given."""
+    metrics into ``metrics`` if given. Its connections are set up with ``security``
+    (by default made from ``cfg``: TLS context, SASL mechanism and credentials)."""
+    if security is None:
+        security = security_from_config(cfg, frozenset(cfg.originals))
     client = NetworkClient(metadata, ClientOptions(
         socket=SocketOptions(send_buffer_bytes=cfg.send_buffer_bytes,
                              receive_buffer_bytes=cfg.receive_buffer_bytes,
                              client_id=client_id or cfg.client_id,
-                             client_dns_lookup=cfg.client_dns_lookup),
+                             client_dns_lookup=cfg.client_dns_lookup,
+                             security=security),
         max_in_flight=cfg.max_in_flight_requests_per_connection,
         request_timeout_ms=cfg.request_timeout_ms,
         reconnect_backoff_ms=cfg.reconnect_backoff_ms,

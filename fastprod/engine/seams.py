@@ -53,7 +53,10 @@ class MetadataFetcher(Protocol):
 
     def on_request_sent(self, now_ms: int) -> None: ...
 
-    def failed_update(self, now_ms: int, reason: str) -> None: ...
+    def failed_update(self, now_ms: int, reason: str,
+                      error: BaseException | None = None) -> None:
+        """No broker answered; ``error`` (an AuthenticationError) fails the callers
+        waiting on metadata at once instead of at max.block.ms."""
 
     def update(self, response: Any, now_ms: int) -> ClusterSnapshot: ...
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from . import jars, probe
 from .config import (
@@ -24,6 +25,9 @@ from .config import (
     server_properties,
 )
 from .node import DEFAULT_HEAP, KafkaNode, KafkaStartError
+
+if TYPE_CHECKING:
+    from .security import SecureEndpoints, SecurityMaterial, SecurityOptions
 
 log = logging.getLogger("fastprod.localkafka")
 
@@ -144,6 +148,10 @@ class LocalKafka(_Bootstrap):
     ports are picked. ``broker_config`` overrides any server.properties key.
     ``workdir`` defaults to a fresh temp dir that ``stop()`` deletes (``keep_data``
     keeps it); in a given workdir the node dirs (node1, ...) are recreated on start. ``detached=True`` starts JVMs that outlive this Python process (CLI).
+
+    ``security=True`` (or a ``security.SecurityOptions``) adds TLS and SASL listeners
+    beside PLAINTEXT, with certificates, users and an OAuth identity provider made at
+    start; ``secure`` then describes them (see fastprod.localkafka.security).
     """
 
     def __init__(
@@ -160,6 +168,7 @@ class LocalKafka(_Bootstrap):
         jvm_args: Sequence[str] = (),
         detached: bool = False,
         start_timeout: float = DEFAULT_START_TIMEOUT,
+        security: SecurityOptions | bool = False,
     ) -> None:
         if nodes < 1:
             raise ValueError(f"nodes must be >= 1, got {nodes}")
@@ -180,6 +189,19 @@ class LocalKafka(_Bootstrap):
         self.startup_seconds: float | None = None
         self._paused: set[int] = set()
         self._lock = threading.RLock()
+        self._security_options: SecurityOptions | None = None
+        if security:
+            from .security import SecurityOptions
+
+            opts = security if isinstance(security, SecurityOptions) else SecurityOptions()
+            if detached and opts.serve_http:
+                # Nobody would be left to serve the JWKS: the broker reads it from a file.
+                import dataclasses
+
+                opts = dataclasses.replace(opts, serve_http=False)
+            self._security_options = opts
+        self._security: SecurityMaterial | None = None
+        self.secure: SecureEndpoints | None = None
 
     # -- public properties -------------------------------------------------------------
     @property
@@ -231,6 +253,10 @@ class LocalKafka(_Bootstrap):
         if not self.detached:
             _register(self)
         try:
+            if self._security_options is not None and self._security is None:
+                from .security import SecurityMaterial
+
+                self._security = SecurityMaterial(self._security_options)
             for attempt in range(1, _PORT_RETRIES + 1):
                 try:
                     self._start_once(timeout)
@@ -246,6 +272,10 @@ class LocalKafka(_Bootstrap):
         except BaseException:
             self.stop()
             raise
+        if self._security is not None:
+            from .security import SecureEndpoints
+
+            self.secure = SecureEndpoints(self, self._security)
         self.startup_seconds = time.monotonic() - t0
         log.info(
             "Kafka %s: %d node(s) ready at %s in %.1fs",
@@ -260,11 +290,18 @@ class LocalKafka(_Bootstrap):
         self.workdir.mkdir(parents=True, exist_ok=True)
         specs = self._make_specs()
         cleanup = self._owns_workdir and not self.keep_data
+        jvm_args = self.jvm_args
+        truststore_job = None
+        if self._security is not None:
+            # Certificates are made afresh in each attempt: a port-race retry deletes the
+            # workdir. keytool's truststore runs while the nodes format.
+            truststore_job = self._security.prepare(self.workdir / "security")
+            jvm_args = (*jvm_args, *self._security.jvm_args())
         self.nodes = [
             KafkaNode(
                 s,
                 heap=self.heap,
-                jvm_args=self.jvm_args,
+                jvm_args=jvm_args,
                 watchdog=not self.detached,
                 cleanup_dir_on_orphan=cleanup,
             )
@@ -275,16 +312,22 @@ class LocalKafka(_Bootstrap):
             # port race must not find storage formatted for other ports.
             shutil.rmtree(s.dir, ignore_errors=True)
             s.dir.mkdir(parents=True)
+            overrides: dict[str, object] = {}
+            if self._security is not None:
+                overrides.update(self._security.broker_properties(s))
+            overrides.update(self.broker_config)
             props = server_properties(
                 s,
                 specs,
                 num_partitions=self.num_partitions,
                 auto_create_topics=self.auto_create_topics,
-                overrides=self.broker_config,
+                overrides=overrides,
             )
             s.properties_file.write_text(render_properties(props))
             s.log4j_file.write_text(log4j2_xml(s.server_log))
         self._format()
+        if self._security is not None:
+            self._security.finish_truststore(truststore_job)
         for i, n in enumerate(self.nodes):
             n.start(record_cds=i == 0)
         self.wait_ready(timeout)
@@ -292,20 +335,33 @@ class LocalKafka(_Bootstrap):
     def _make_specs(self) -> list[NodeSpec]:
         assert self.workdir is not None
         n = self.num_nodes
+        names: list[str] = []
+        if self._security is not None:
+            from .security import LISTENERS
+
+            names = [lst.name for lst in LISTENERS]
         if self.fixed_port is not None:
             ports = [self.fixed_port + i for i in range(n)]
-            ctrl = free_ports(n)
+            rest = free_ports(n * (1 + len(names)))
         else:
-            both = free_ports(2 * n)
-            ports, ctrl = both[:n], both[n:]
+            rest = free_ports(n * (2 + len(names)))
+            ports, rest = rest[:n], rest[n:]
+        ctrl, rest = rest[:n], rest[n:]
         return [
-            NodeSpec(node_id=i + 1, port=ports[i], controller_port=ctrl[i], dir=self.workdir / f"node{i + 1}")
+            NodeSpec(
+                node_id=i + 1,
+                port=ports[i],
+                controller_port=ctrl[i],
+                dir=self.workdir / f"node{i + 1}",
+                listener_ports=dict(zip(names, rest[i * len(names):(i + 1) * len(names)])),
+            )
             for i in range(n)
         ]
 
     def _format(self) -> None:
         # ~0.5 s of JVM per node; run them side by side.
-        procs = [(n, n.format(self.cluster_id)) for n in self.nodes]
+        extra = self._security.format_args() if self._security is not None else []
+        procs = [(n, n.format(self.cluster_id, extra)) for n in self.nodes]
         failures = []
         for n, p in procs:
             out, _ = p.communicate(timeout=120)
@@ -352,6 +408,9 @@ class LocalKafka(_Bootstrap):
         the temp workdir unless ``keep_data``. Safe to call twice."""
         with self._lock:
             self._teardown(remove=not self.keep_data)
+            if self._security is not None and not self.detached:
+                self._security.close()  # a detached broker serves no HTTP from us
+                self._security = None
             _unregister(self)
 
     def _teardown(self, remove: bool) -> None:

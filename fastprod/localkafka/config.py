@@ -7,7 +7,7 @@ import pathlib
 import socket
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from xml.sax.saxutils import quoteattr
 
 
@@ -19,6 +19,8 @@ class NodeSpec:
     port: int  # PLAINTEXT listener clients use
     controller_port: int
     dir: pathlib.Path
+    #: Ports of the extra listeners of a secured node (listener name -> port).
+    listener_ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def data_dir(self) -> pathlib.Path:

@@ -65,8 +65,14 @@ def start_detached(
     auto_create_topics: bool = True,
     broker_config: Mapping[str, object] | None = None,
     heap: str | None = None,
+    security: bool = False,
 ) -> dict[str, Any]:
-    """Start a cluster that keeps running after we exit; return the saved state."""
+    """Start a cluster that keeps running after we exit; return the saved state.
+
+    ``security``: add the TLS/SASL listeners of fastprod.localkafka.security; the state
+    then holds ``security`` with the certificate dir, the users and, per listener, the
+    Java client settings (``client_configs``; OAUTHBEARER is left out: its token
+    endpoint would have to outlive this process too)."""
     st = status()
     if st is not None and st["alive"]:
         raise RuntimeError(
@@ -84,6 +90,7 @@ def start_detached(
         broker_config=broker_config,
         workdir=workdir,
         detached=True,
+        security=security,
         **kw,
     )
     k.start()
@@ -107,8 +114,31 @@ def start_detached(
             for n in k.nodes
         ],
     }
+    if k.secure is not None:
+        state["security"] = _security_state(k)
     _write_state(state)
     return state
+
+
+def _security_state(k: LocalKafka) -> dict[str, Any]:
+    from .security import LISTENER_NAMES, SCRAM_MECHANISMS
+
+    sec = k.secure
+    assert sec is not None
+    configs: dict[str, dict[str, str]] = {}
+    for name in LISTENER_NAMES:
+        if sec.security_protocol(name).startswith("SASL_"):
+            for mech in ("PLAIN", *SCRAM_MECHANISMS):
+                configs[f"{name}/{mech}"] = sec.client_config(name, mech)
+        else:
+            configs[name] = sec.client_config(name)
+    return {
+        "dir": str(sec.certs.dir),
+        "ca_pem": str(sec.ca_pem),
+        "users": sorted(sec.users),
+        "listeners": {name: sec.bootstrap(name) for name in LISTENER_NAMES},
+        "client_configs": configs,
+    }
 
 
 def status() -> dict[str, Any] | None:

@@ -201,12 +201,13 @@ class KafkaNode:
         return f"<KafkaNode {self.node_id} {self.address} {state}>"
 
     # -- lifecycle ---------------------------------------------------------------------
-    def format(self, cluster_id: str) -> subprocess.Popen[str]:
-        """Start formatting the data dir; the caller waits (nodes format in parallel)."""
+    def format(self, cluster_id: str, extra_args: Sequence[str] = ()) -> subprocess.Popen[str]:
+        """Start formatting the data dir; the caller waits (nodes format in parallel).
+        ``extra_args``: more StorageTool arguments, e.g. ``--add-scram`` users."""
         cmd = tool_command(
             "kafka.tools.StorageTool",
             ["format", "--cluster-id", cluster_id, "--config", str(self.spec.properties_file),
-             "--ignore-formatted"],
+             "--ignore-formatted", *extra_args],
         )  # fmt: skip
         return subprocess.Popen(
             cmd,

@@ -5,6 +5,9 @@
   ``FASTPROD_BOOTSTRAP`` is set, that already-running broker is used instead.
 - ``kafka_cluster3``: three broker+controller nodes for the session, started only when a
   test asks for it; supports ``kill``/``stop_node``/``start_node`` for failure tests.
+- ``kafka_secure``: one broker with TLS and SASL listeners beside PLAINTEXT (always a
+  broker of its own, FASTPROD_BOOTSTRAP or not); yields a ``security.SecureEndpoints``
+  (``.kafka`` is its LocalKafka). ``kafka_secure_cluster``: the same with three nodes.
 
 Before each test that uses one of them, nodes that an earlier test killed, stopped or
 paused are brought back, so one failure test cannot poison the next.
@@ -19,6 +22,7 @@ from collections.abc import Iterator
 import pytest
 
 from .cluster import ExternalKafka, LocalKafka
+from .security import SecureEndpoints
 
 log = logging.getLogger("fastprod.localkafka")
 
@@ -49,6 +53,29 @@ def kafka_cluster3() -> Iterator[LocalKafka]:
             yield k
         finally:
             _started.pop("kafka_cluster3", None)
+
+
+def _secure(name: str, nodes: int) -> Iterator[SecureEndpoints]:
+    with LocalKafka(nodes=nodes, security=True) as k:
+        assert k.secure is not None
+        _started[name] = k
+        try:
+            yield k.secure
+        finally:
+            _started.pop(name, None)
+
+
+@pytest.fixture(scope="session")
+def kafka_secure() -> Iterator[SecureEndpoints]:
+    """One secured broker for the session: SSL, MTLS, SASL_PLAINTEXT, SASL_SSL, REAUTH
+    and the failure listeners (see fastprod.localkafka.security)."""
+    yield from _secure("kafka_secure", 1)
+
+
+@pytest.fixture(scope="session")
+def kafka_secure_cluster() -> Iterator[SecureEndpoints]:
+    """Three secured nodes (each broker and controller), listeners as ``kafka_secure``."""
+    yield from _secure("kafka_secure_cluster", 3)
 
 
 @pytest.hookimpl(tryfirst=True)

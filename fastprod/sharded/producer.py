@@ -85,9 +85,6 @@ class ShardedProducer(ProducerFront):
         if cfg.transactional_id is not None:
             raise ConfigError("transactional.id is not supported by ShardedProducer (each "
                               "worker is its own producer); use Producer for transactions")
-        if cfg.security_protocol != "PLAINTEXT":
-            raise ConfigError(f"security.protocol={cfg.security_protocol} is not supported "
-                              f"yet: only PLAINTEXT is")
         if start_method not in ("spawn", "forkserver"):
             raise ConfigError(f"start_method must be 'spawn' or 'forkserver', not "
                               f"{start_method!r}: workers must not inherit threads or sockets")

@@ -24,7 +24,10 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  *   {"p":0,"o":12,"ts":1700000000000,"tt":"CREATE_TIME","k":"base64"|null,"v":...,
  *    "h":[["name","base64"|null],...]}
  *
- * Usage: ConsumeAll BOOTSTRAP TOPIC EXPECTED IDLE_MS MAX_MS ISOLATION
+ * Usage: ConsumeAll BOOTSTRAP TOPIC EXPECTED IDLE_MS MAX_MS ISOLATION [CLIENT_PROPERTIES]
+ *
+ * CLIENT_PROPERTIES: a .properties file of more client settings (security.protocol,
+ * ssl.*, sasl.*), applied before the fixed ones above so it cannot change what is read.
  *
  * It stops when it has at least EXPECTED records (EXPECTED < 0: no target) and its
  * position has reached the end offset of every partition (so records beyond EXPECTED
@@ -33,8 +36,8 @@ import org.apache.kafka.common.serialization.ByteArrayDeserializer;
  */
 public class ConsumeAll {
     public static void main(String[] args) throws Exception {
-        if (args.length != 6) {
-            System.err.println("usage: ConsumeAll BOOTSTRAP TOPIC EXPECTED IDLE_MS MAX_MS ISOLATION");
+        if (args.length != 6 && args.length != 7) {
+            System.err.println("usage: ConsumeAll BOOTSTRAP TOPIC EXPECTED IDLE_MS MAX_MS ISOLATION [CLIENT_PROPERTIES]");
             System.exit(2);
         }
         String bootstrap = args[0];
@@ -45,6 +48,12 @@ public class ConsumeAll {
         String isolation = args[5];
 
         Properties props = new Properties();
+        if (args.length == 7) {
+            try (java.io.Reader in = java.nio.file.Files.newBufferedReader(
+                    java.nio.file.Paths.get(args[6]), StandardCharsets.UTF_8)) {
+                props.load(in);
+            }
+        }
         props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, bootstrap);
         props.put(ConsumerConfig.KEY_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
         props.put(ConsumerConfig.VALUE_DESERIALIZER_CLASS_CONFIG, ByteArrayDeserializer.class.getName());
