@@ -86,6 +86,9 @@ class IdentityProvider:
         self.token_lifetime_s = token_lifetime_s
         self.key = SigningKey()
         self.tokens_issued = 0
+        #: For failure tests: "garbage" makes /token answer 200 with a body that is not
+        #: JSON, "error" a 500; None (the default) answers normally.
+        self.token_failure: str | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -230,6 +233,18 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length).decode("utf-8", "replace") if length else ""
         if self.path.split("?")[0] != "/token":
             self._reply(404, {"error": "not_found"})
+            return
+        failure = self.provider.token_failure
+        if failure == "garbage":
+            data = b"<html>this is not a token</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
+        if failure == "error":
+            self._reply(500, {"error": "server_error", "error_description": "failing on purpose"})
             return
         form = {k: v[-1] for k, v in urllib.parse.parse_qs(body, keep_blank_values=True).items()}
         status, reply = self.provider.token_response(form, self.headers.get("Authorization"))

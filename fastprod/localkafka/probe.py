@@ -31,9 +31,10 @@ from fastprod.protocol.messages.metadata import (
     MetadataResponse,
 )
 
-METADATA_API_KEY = 3
+# API keys from the generated codecs, not written out again here.
+METADATA_API_KEY: int = MetadataRequest.API_KEY  # type: ignore[assignment]
 METADATA_VERSION = 4
-CREATE_TOPICS_API_KEY = 19
+CREATE_TOPICS_API_KEY: int = CreateTopicsRequest.API_KEY  # type: ignore[assignment]
 CREATE_TOPICS_VERSION = 4  # newest non-flexible; Kafka 4 accepts 2+
 TOPIC_ALREADY_EXISTS = 36
 CLIENT_ID = "fastprod-localkafka-probe"
@@ -128,7 +129,9 @@ def _decode(cls: type[_R], version: int, frame: bytes, correlation_id: int) -> _
     try:
         if protocol.peek_correlation_id(frame) != correlation_id:
             raise ProbeError("correlation id mismatch")
-        _, response = protocol.decode_response(cls.API_KEY, version, frame)
+        api_key = cls.API_KEY
+        assert api_key is not None  # every response codec has one
+        _, response = protocol.decode_response(api_key, version, frame)
     except ProtocolError as e:
         raise ProbeError(f"bad {cls.__name__} v{version}: {e}") from e
     assert isinstance(response, cls)

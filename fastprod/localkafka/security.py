@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 from . import certs as _certs
 from .certs import CertFiles, CertSet
 from .config import NodeSpec
-from .oauth import DEFAULT_AUDIENCE, DEFAULT_ISSUER, IdentityProvider
+from .oauth import DEFAULT_AUDIENCE, DEFAULT_ISSUER, DEFAULT_LIFETIME_S, IdentityProvider
 
 if TYPE_CHECKING:
     from .cluster import LocalKafka
@@ -96,6 +96,8 @@ class SecurityOptions:
     reauth_ms: int = DEFAULT_REAUTH_MS
     oauth_audience: str = DEFAULT_AUDIENCE
     oauth_issuer: str = DEFAULT_ISSUER
+    #: expires_in of the tokens the token endpoint hands out (short: refresh tests).
+    token_lifetime_s: int = DEFAULT_LIFETIME_S
     #: Serve JWKS and the token endpoint over HTTP from this process. A detached broker
     #: outlives us, so it reads the JWKS from a file and has no token endpoint.
     serve_http: bool = True
@@ -196,7 +198,8 @@ class SecurityMaterial:
     def __init__(self, options: SecurityOptions) -> None:
         self.options = options
         self.idp = IdentityProvider(options.users, audience=options.oauth_audience,
-                                    issuer=options.oauth_issuer)
+                                    issuer=options.oauth_issuer,
+                                    token_lifetime_s=options.token_lifetime_s)
         self.certs: CertSet | None = None
         self._jwks_file: pathlib.Path | None = None
         if options.serve_http:

@@ -253,9 +253,25 @@ def test_reauth_listener_sets_a_session_lifetime(kafka_secure):
     assert auth.error_code == 58  # SASL_AUTHENTICATION_FAILED
 
 
-def test_java_consumer_reauthenticates_on_reauth_listener(kafka_secure):
-    """A Java consumer that reads for longer than two session lifetimes keeps reading:
-    the broker's lifetime does not cut working clients off."""
+def test_reauth_listener_cuts_off_an_expired_session(kafka_secure):
+    """KIP-368 on the broker side: a connection that does not re-authenticate within its
+    session lifetime is closed at its next request; before that it is served."""
+    from fastprod.protocol.messages.metadata import MetadataRequest
+
+    with socket.create_connection(("127.0.0.1", _port(kafka_secure, "REAUTH")), timeout=10) as sock:
+        _, auth = _sasl_exchange_over(sock, "PLAIN", b"\0alice\0" + kafka_secure.users["alice"].encode())
+        assert auth.error_code == 0
+        started = time.monotonic()
+        assert _send(sock, MetadataRequest(topics=[], allow_auto_topic_creation=False), 4).brokers
+        time.sleep(max(0.0, auth.session_lifetime_ms / 1000 + 0.5 - (time.monotonic() - started)))
+        with pytest.raises((ConnectionError, OSError)):
+            _send(sock, MetadataRequest(topics=[], allow_auto_topic_creation=False), 4)
+
+
+def test_java_consumer_keeps_reading_on_reauth_listener(kafka_secure):
+    """A Java consumer that polls for longer than two session lifetimes reads everything
+    and ends cleanly (the Java client re-authenticates; this test alone would not tell
+    that apart from reconnecting, the one above shows the broker does enforce it)."""
     topic = _topic("reauth")
     kafka_secure.create_topic(topic)
     values = _produce(kafka_secure.librdkafka_config("REAUTH", "SCRAM-SHA-512"), topic, 10)

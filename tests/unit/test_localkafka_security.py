@@ -286,3 +286,28 @@ def test_render_client_properties(endpoints):
     text = security.render_client_properties(endpoints.client_config("SSL"), skip=("bootstrap.servers",))
     assert text.splitlines() == ["security.protocol=SSL", "ssl.truststore.type=PEM",
                                  f"ssl.truststore.location={endpoints.ca_pem}"]
+
+
+def test_token_endpoint_failure_modes(idp):
+    data = b"grant_type=client_credentials&client_id=alice&client_secret=alice-secret"
+    try:
+        idp.token_failure = "garbage"
+        with urllib.request.urlopen(urllib.request.Request(idp.token_endpoint_url, data=data), timeout=5) as resp:
+            with pytest.raises(json.JSONDecodeError):
+                json.load(resp)
+        idp.token_failure = "error"
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(urllib.request.Request(idp.token_endpoint_url, data=data), timeout=5)
+        assert info.value.code == 500
+    finally:
+        idp.token_failure = None
+    with urllib.request.urlopen(urllib.request.Request(idp.token_endpoint_url, data=data), timeout=5) as resp:
+        assert "access_token" in json.load(resp)
+
+
+def test_token_lifetime_option():
+    material = security.SecurityMaterial(security.SecurityOptions(token_lifetime_s=7, serve_http=False))
+    status, body = material.idp.token_response(
+        {"grant_type": "client_credentials", "client_id": "alice", "client_secret": "alice-secret"}, None)
+    assert status == 200 and body["expires_in"] == 7
+    assert _claims(body["access_token"])["exp"] - _claims(body["access_token"])["iat"] == 7
