@@ -111,7 +111,10 @@ def format_summary(s: Summary) -> str:
         lines.extend(f"  {f}" for f in s.failures)
         if s.failed > len(s.failures):
             lines.append(f"  ... and {s.failed - len(s.failures):,} more")
-    lines.append(f"exit {s.exit_code}: {EXIT_CODES[s.exit_code]}")
+    meaning = EXIT_CODES[s.exit_code]
+    if s.dry_run and s.exit_code == 0:
+        meaning = "every record read parses (dry run: nothing was sent)"
+    lines.append(f"exit {s.exit_code}: {meaning}")
     return "\n".join(lines)
 
 
