@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from fastprod._ext.lines import json_keys, split_key_value
+
 from .records import Chunk, Header, Malformed
 
 FORMATS = ("lines", "jsonl", "csv", "tsv", "file")
@@ -108,17 +110,8 @@ def read_lines(stream: BinaryIO, name: str, delimiter: bytes,
     for parts in split_blocks(stream, delimiter):
         if key_delimiter is None:
             chunk = Chunk(name, parts, first_line=line)
-        else:
-            keys: list[bytes | None] = []
-            values: list[bytes] = []
-            for part in parts:
-                key, sep, value = part.partition(key_delimiter)
-                if sep:  # as kcat: no delimiter in the line, the whole line is the value
-                    keys.append(key)
-                    values.append(value)
-                else:
-                    keys.append(None)
-                    values.append(part)
+        else:  # as kcat: a line without the delimiter is all value, with no key
+            keys, values = split_key_value(parts, key_delimiter)
             chunk = Chunk(name, values, keys, first_line=line)
         line += len(parts)
         yield chunk
@@ -209,6 +202,66 @@ def parse_headers(value: Any) -> list[Header]:
 
 
 def read_jsonl(stream: BinaryIO, name: str, bad: Malformed, opts: ReadOptions) -> Iterator[Chunk]:
+    if (opts.value_field is None and opts.timestamp_field is None and opts.headers_field is None
+            and (opts.key_field is None or not opts.key_field.startswith("/"))):
+        return _read_jsonl_fast(stream, name, bad, opts)
+    return _read_jsonl(stream, name, bad, opts)
+
+
+def _read_jsonl_fast(stream: BinaryIO, name: str, bad: Malformed,
+                     opts: ReadOptions) -> Iterator[Chunk]:
+    """The value is the line and the key at most a top-level field: the C kernel
+    validates every line and takes the key; the lines it leaves go through json.loads
+    exactly as in _read_jsonl."""
+    key_of = compile_field(opts.key_field) if opts.key_field else None
+    line = 1
+    for parts in split_blocks(stream, b"\n"):
+        keys, left = json_keys(parts, opts.key_field)
+        first, line = line, line + len(parts)
+        if not left:
+            yield Chunk(name, parts, keys, first_line=first)
+            continue
+        drop: set[int] = set()
+        end = len(parts)  # --strict: records from the malformed one on are not sent
+        for i in left:
+            raw = parts[i]
+            if not raw.strip():
+                drop.add(i)
+                continue
+            try:
+                doc = json.loads(raw)
+            except (ValueError, RecursionError) as e:
+                drop.add(i)
+                bad.add(name, first + i, _json_error(e))
+            else:
+                if key_of is None:
+                    continue
+                k = key_of(doc)
+                if k is _MISSING:
+                    drop.add(i)
+                    bad.add(name, first + i, f"no key field {opts.key_field}")
+                else:
+                    keys[i] = json_bytes(k)  # type: ignore[index]
+            if bad.stop:
+                end = i
+                break
+        kept = [i for i in range(end) if i not in drop]
+        if kept:
+            yield Chunk(name, [parts[i] for i in kept],
+                        None if keys is None else [keys[i] for i in kept],
+                        lines=[first + i for i in kept])
+        if bad.stop:
+            return
+
+
+def _json_error(e: BaseException) -> str:
+    if isinstance(e, RecursionError):
+        return "invalid JSON: nested too deeply"
+    return f"invalid JSON: {getattr(e, 'msg', e)}" + (
+        f" at column {e.colno}" if hasattr(e, "colno") else "")
+
+
+def _read_jsonl(stream: BinaryIO, name: str, bad: Malformed, opts: ReadOptions) -> Iterator[Chunk]:
     key_of = compile_field(opts.key_field) if opts.key_field else None
     value_of = compile_field(opts.value_field) if opts.value_field else None
     ts_of = compile_field(opts.timestamp_field) if opts.timestamp_field else None
@@ -227,9 +280,8 @@ def read_jsonl(stream: BinaryIO, name: str, bad: Malformed, opts: ReadOptions) -
                 continue  # a blank line holds no record
             try:
                 doc = loads(raw)
-            except ValueError as e:  # JSONDecodeError, or bytes that are not UTF-8
-                bad.add(name, line, f"invalid JSON: {getattr(e, 'msg', e)}"
-                        + (f" at column {e.colno}" if hasattr(e, "colno") else ""))
+            except (ValueError, RecursionError) as e:  # bad JSON, bytes that are not UTF-8
+                bad.add(name, line, _json_error(e))
                 if bad.stop:
                     break
                 continue
