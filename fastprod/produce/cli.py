@@ -21,8 +21,10 @@ exit codes:
   5    no broker: none given and no local one running, or unreachable
   130  interrupted (Ctrl-C); what was read before was flushed
 
-Config precedence: --config FILE, then the options above (--acks, --compression,
---bootstrap-servers), then -X, each over the one before.
+Config precedence: the command's bulk-loading defaults (batch.size=262144,
+linger.ms=20; the Java producer's own defaults otherwise), then --config FILE, then the
+options above (--acks, --compression, --bootstrap-servers), then -X, each over the one
+before.
 Input compressed with gzip, zstd, lz4 (frame) or bz2 is read transparently.
 """
 
@@ -111,10 +113,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.set_defaults(func=run_command)
 
 
+# Like kafka-console-producer, the command has its own defaults for its job, bulk loading
+# from files: batches of 256 KiB rather than Java's 16 KiB (librdkafka, behind kcat, uses
+# 1 MB) and a 20 ms linger to fill them. Measured in bench/RESULTS.md; --config/-X override.
+CLI_DEFAULTS = {"batch.size": "262144", "linger.ms": "20"}
+
+
 def _config(args: argparse.Namespace) -> dict[str, str]:
     from .properties import load_properties, parse_option
 
-    config: dict[str, str] = {}
+    config: dict[str, str] = dict(CLI_DEFAULTS)
     if args.config:
         config.update(load_properties(args.config))
     if args.bootstrap_servers:

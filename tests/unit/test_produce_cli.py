@@ -179,3 +179,17 @@ def test_ingest_refuses_piped_stdin_and_points_to_produce():
                           input=b"my,real,data\n", capture_output=True, cwd=root, timeout=60)
     assert proc.returncode == 2
     assert b"fastprod produce TOPIC" in proc.stderr and b"does not read stdin" in proc.stderr
+
+
+def test_cli_bulk_defaults_then_config_then_flags_then_x(tmp_path):
+    from fastprod.produce.cli import CLI_DEFAULTS, _config
+
+    props = tmp_path / "client.properties"
+    props.write_text("linger.ms=50\nacks=1\nclient.id=from-file\n")
+    parser = cli.build_parser()
+    args = parser.parse_args(["produce", "t"])
+    assert _config(args) == CLI_DEFAULTS == {"batch.size": "262144", "linger.ms": "20"}
+    args = parser.parse_args(["produce", "t", "--config", str(props), "--acks", "all",
+                              "-X", "client.id=from-x", "-b", "h:1"])
+    assert _config(args) == {"batch.size": "262144", "linger.ms": "50", "acks": "all",
+                             "client.id": "from-x", "bootstrap.servers": "h:1"}
