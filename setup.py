@@ -5,7 +5,7 @@ from setuptools import Extension, setup
 
 EXT_DIR = "fastprod/_ext"
 COMPILE_ARGS = ["-O3", "-fno-strict-aliasing"]
-MODULES = ["crc32c", "murmur2", "varint", "batch", "accumulate", "ring", "shard"]
+MODULES = ["crc32c", "murmur2", "varint", "batch", "accumulate", "ring", "shard", "lines"]
 
 extensions = [
     Extension(

@@ -158,9 +158,33 @@ def _add_broker(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 
 # -- fastprod ingest ----------------------------------------------------------------------------
+def _stdin_has_data(wait: float = 0.2) -> bool:
+    """True when records are piped or redirected into the command (`cat f | fastprod
+    ingest`); a terminal, /dev/null, or a pipe that stays empty and open is not."""
+    import os
+    import select
+    import stat
+
+    try:
+        st = os.fstat(0)
+    except OSError:  # no stdin at all
+        return False
+    if stat.S_ISREG(st.st_mode):
+        return st.st_size > 0
+    if not stat.S_ISFIFO(st.st_mode) and not stat.S_ISSOCK(st.st_mode):
+        return False
+    readable, _, _ = select.select([0], [], [], wait)
+    return bool(readable) and bool(os.read(0, 1))  # at EOF: readable with nothing in it
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from fastprod import ingest
 
+    if _stdin_has_data():
+        print("fastprod ingest: error: ingest produces synthetic demo events and does not "
+              "read stdin; to produce your own records use `fastprod produce TOPIC` "
+              "(stdin or files; see `fastprod produce --help`)", file=sys.stderr)
+        return 2
     if not args.verbose:  # the command narrates at INFO; other libraries stay at WARNING
         logging.getLogger("fastprod").setLevel(logging.INFO)
     opts = ingest.IngestOptions(
@@ -221,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_broker(sub)
     _add_ingest(sub)
+    from fastprod.produce.cli import add_parser as _add_produce
+
+    _add_produce(sub)
     return parser
 
 
