@@ -13,7 +13,6 @@ does nothing: there is no JMX in Python.
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import math
@@ -125,24 +124,16 @@ def _is_reporter(obj: Any) -> bool:
 
 
 def _import(spec: str) -> Any:
-    module_name, sep, attr_path = spec.partition(":")
-    if not sep:
-        module_name, _, attr_path = spec.rpartition(".")
-    if not module_name or not attr_path:
-        raise ConfigError(f"{_KEY}: {spec!r} is not of the form 'module:Class' or "
-                          f"'module.Class'")
-    try:
-        obj: Any = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ConfigError(f"{_KEY}: cannot import module {module_name!r} (from {spec!r}): "
-                          f"{exc}") from exc
-    for part in attr_path.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ConfigError(f"{_KEY}: module {module_name!r} has no attribute "
-                              f"{attr_path!r} (from {spec!r})") from None
-    return obj
+    """"module:Class", or Java's dotted "module.Class" (the last dot splits)."""
+    if ":" not in spec:
+        module_name, _, attr = spec.rpartition(".")
+        if not module_name or not attr:
+            raise ConfigError(f"{_KEY}: {spec!r} is not of the form 'module:Class' or "
+                              f"'module.Class'")
+        spec = f"{module_name}:{attr}"
+    from fastprod.config import import_module_attr  # (config reads this module's keys)
+
+    return import_module_attr(spec, _KEY)
 
 
 def _describe(spec: Any) -> str:
