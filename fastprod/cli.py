@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import logging
+import platform
 import sys
 from collections.abc import Sequence
+
+from fastprod._version import __version__
 
 
 def _kv(text: str) -> tuple[str, str]:
@@ -242,6 +245,8 @@ def _add_ingest(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fastprod", description="fastprod: a fast Apache Kafka producer")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument("--version", action="version",
+                        version=f"fastprod {__version__} (Python {platform.python_version()})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_broker(sub)
     _add_ingest(sub)
