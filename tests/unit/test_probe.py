@@ -182,10 +182,12 @@ def test_version_module_imports_nothing_from_fastprod():
     assert not [m for m in mods if m.startswith((".", "fastprod"))], mods
 
 
-def test_connection_takes_the_version_from_the_leaf():
-    mods = _imports(ROOT / "fastprod/cluster/connection.py")
-    assert "fastprod._version" in mods
-    tree = ast.parse((ROOT / "fastprod/cluster/connection.py").read_text())
-    face = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module == "fastprod"
-            and any(a.name == "__version__" for a in n.names)]
-    assert not face, "connection.py must not import __version__ from the package face"
+def test_connection_set_up_takes_the_version_from_the_leaf():
+    """ApiVersions (cluster/setup.py) sends the client's version: from _version.py, and no
+    module of cluster/ imports it from the package face (the arrow that ran back up)."""
+    assert "fastprod._version" in _imports(ROOT / "fastprod/cluster/setup.py")
+    for path in sorted((ROOT / "fastprod/cluster").rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        face = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                and n.module == "fastprod" and any(a.name == "__version__" for a in n.names)]
+        assert not face, f"{path.name} must not import __version__ from the package face"
